@@ -1,0 +1,186 @@
+"""The `tradebus` command: run | status | config check | version.
+
+Everything written to stdout and stderr — logs, tracebacks, config errors, status — passes
+through the secret redactor; the configured secrets are registered the moment the config is
+loaded, before anything else can print them. Exit codes are `app.runtime.ExitCode` (README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+
+from app import __version__
+from app.log_setup import configure_logging
+from app.redaction import REDACTOR
+from app.runtime import ExitCode
+from app.status import format_status, read_status
+from config import ConfigError, Settings, load_settings, parse_set_option, render_effective
+from config.loader import DEFAULT_CONFIG_PATH
+from config.loader import secret_values as configured_secrets
+
+log = structlog.get_logger("app.cli")
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"TOML config file (default: $TRADEBUS_CONFIG, else {DEFAULT_CONFIG_PATH} if present)",
+    )
+    parser.add_argument("--secrets-dir", type=Path, help="directory of secret files (Docker style)")
+    parser.add_argument("--mode", choices=("backtest", "paper", "live"), help="override `mode`")
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any setting, e.g. --set health.interval_s=2 (repeatable; highest priority)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradebus",
+        description="A self-hosted asyncio trading daemon for Binance Spot and USD-M Futures.",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 config/usage error, 3 component failed, "
+        "4 drain incomplete, 5 forced exit. `status`: 0 healthy, 1 stale or unhealthy.",
+    )
+    parser.add_argument("--version", action="version", version=f"tradebus {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
+    _config_options(run)
+
+    status = commands.add_parser(
+        "status", help="print the heartbeat; exit 0 when fresh and healthy, 1 otherwise"
+    )
+    _config_options(status)
+    status.add_argument("--heartbeat", type=Path, help="heartbeat file (default: from config)")
+    status.add_argument("--stale-after", type=float, help="seconds (default: from the heartbeat)")
+    status.add_argument("--json", action="store_true", help="print the raw heartbeat document")
+
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_commands.add_parser(
+        "check", help="print the effective config (secrets masked); exit 2 when invalid"
+    )
+    _config_options(check)
+
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def _load(args: argparse.Namespace, stderr: TextIO) -> Settings | None:
+    overrides: dict[str, object] = {}
+    try:
+        for text in args.overrides:
+            key, value = parse_set_option(text)
+            overrides[key] = value
+    except ValueError as exc:
+        print(f"tradebus: invalid --set: {exc}", file=stderr)
+        return None
+    if args.mode:
+        overrides["mode"] = args.mode
+    if args.log_level:
+        overrides["logging.level"] = args.log_level
+    try:
+        settings = load_settings(
+            args.config,
+            config_file_required=args.config is not None,
+            overrides=overrides,
+            secrets_dir=args.secrets_dir,
+        )
+    except ConfigError as exc:
+        print("tradebus: invalid configuration:", file=stderr)
+        for problem in exc.problems:
+            print(f"  {problem.field}: {problem.reason}", file=stderr)
+        return None
+    REDACTOR.add(*configured_secrets(settings))
+    return settings
+
+
+def _cmd_run(args: argparse.Namespace, stderr: TextIO) -> int:
+    from app.wiring import UnsupportedMode, build_daemon  # the heavy imports only for `run`
+
+    settings = _load(args, stderr)
+    if settings is None:
+        return ExitCode.CONFIG_ERROR
+    logging_settings = settings.logging
+    configure_logging(
+        level=logging_settings.level,
+        fmt=logging_settings.format,
+        file=logging_settings.file,
+        file_max_bytes=logging_settings.file_max_bytes,
+        file_backups=logging_settings.file_backups,
+        static_context={"instance": settings.instance_name, "mode": settings.mode.value},
+    )
+    try:
+        daemon = build_daemon(settings)
+    except UnsupportedMode as exc:
+        print(f"tradebus: {exc}", file=stderr)
+        return ExitCode.CONFIG_ERROR
+    log.info("daemon_starting", version=__version__)
+    try:
+        return int(asyncio.run(daemon.run()))
+    except Exception:
+        log.exception("daemon_crashed")
+        return ExitCode.INTERNAL_ERROR
+
+
+def _cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    path: Path | None = args.heartbeat
+    if path is None:
+        settings = _load(args, stderr)
+        if settings is None:
+            return ExitCode.CONFIG_ERROR
+        path = settings.health.heartbeat_path
+    report = read_status(path, now=datetime.now(UTC), stale_after_s=args.stale_after)
+    if args.json and report.heartbeat is not None:
+        print(json.dumps(REDACTOR.redact_obj(report.heartbeat), indent=2), file=stdout)
+    else:
+        stdout.write(format_status(report))
+    return 0 if report.healthy else 1
+
+
+def _cmd_config_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    settings = _load(args, stderr)
+    if settings is None:
+        return ExitCode.CONFIG_ERROR
+    stdout.write(render_effective(settings))
+    print("# configuration is valid", file=stdout)
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Redact everything that could reach a terminal or a log collector, tracebacks included.
+    if not getattr(sys.stdout, "_tradebus_redacting", False):
+        sys.stdout = REDACTOR.wrap_stream(sys.stdout)
+        sys.stderr = REDACTOR.wrap_stream(sys.stderr)
+        for stream in (sys.stdout, sys.stderr):
+            setattr(stream, "_tradebus_redacting", True)  # noqa: B010 - proxy attribute
+    stdout, stderr = sys.stdout, sys.stderr
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _cmd_run(args, stderr)
+    if args.command == "status":
+        return _cmd_status(args, stdout, stderr)
+    if args.command == "config":
+        return _cmd_config_check(args, stdout, stderr)
+    print(f"tradebus {__version__} (Python {platform.python_version()})", file=stdout)
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

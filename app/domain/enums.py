@@ -1,0 +1,97 @@
+"""Enumerations shared by every layer. Values are the lower-case words used in config and logs."""
+
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """Where orders go. The same strategy, risk and executor code runs in all three."""
+
+    BACKTEST = "backtest"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class MarketType(StrEnum):
+    SPOT = "spot"
+    USDM = "usdm"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    LIMIT_MAKER = "limit_maker"
+    STOP_MARKET = "stop_market"
+    STOP_LIMIT = "stop_limit"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
+    TRAILING_STOP_MARKET = "trailing_stop_market"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    GTX = "gtx"  # post-only
+
+
+class OrderStatus(StrEnum):
+    """Every Binance order status, plus the states only we can know."""
+
+    PENDING_NEW = "pending_new"  # ours: intent recorded, not yet acknowledged
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    EXPIRED_IN_MATCH = "expired_in_match"
+    UNKNOWN = "unknown"  # ours: sent, but the exchange's answer was lost
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.EXPIRED_IN_MATCH,
+    }
+)
+
+
+class SignalAction(StrEnum):
+    ENTER_LONG = "enter_long"
+    ENTER_SHORT = "enter_short"
+    EXIT_LONG = "exit_long"
+    EXIT_SHORT = "exit_short"
+
+
+class TradingState(StrEnum):
+    """The risk gate's state: what kinds of orders may leave it."""
+
+    ACTIVE = "active"
+    REDUCING = "reducing"  # only exits and reduce-only orders
+    HALTED = "halted"  # only exits and reduce-only orders; nothing new
+
+
+class AlertSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class ControlAction(StrEnum):
+    HALT = "halt"
+    RESUME = "resume"
+    FLATTEN = "flatten"
+    SHUTDOWN = "shutdown"

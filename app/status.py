@@ -1,0 +1,98 @@
+"""`tradebus status`: read the heartbeat, judge it, and print it for a person.
+
+Healthy means: the file exists and parses, it is fresher than `stale_after_s` (taken from the
+heartbeat itself unless the caller overrides it), the daemon is in phase `running`, and the
+daemon reported no problems. `now` is a parameter so the verdict can be tested with an injected
+clock instead of by waiting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STALE_AFTER_S = 20.0
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    healthy: bool
+    reasons: tuple[str, ...]
+    heartbeat: dict[str, Any] | None
+    age_s: float | None
+    stale_after_s: float
+
+
+def read_status(path: Path, *, now: datetime, stale_after_s: float | None = None) -> StatusReport:
+    try:
+        heartbeat = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(heartbeat, dict):
+            raise ValueError("not a JSON object")
+        written = datetime.fromisoformat(str(heartbeat["timestamp"]).replace("Z", "+00:00"))
+    except FileNotFoundError:
+        limit = stale_after_s or DEFAULT_STALE_AFTER_S
+        return StatusReport(False, (f"no heartbeat at {path}",), None, None, limit)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        limit = stale_after_s or DEFAULT_STALE_AFTER_S
+        return StatusReport(False, (f"unreadable heartbeat {path}: {exc}",), None, None, limit)
+    limit = stale_after_s or float(heartbeat.get("stale_after_s") or DEFAULT_STALE_AFTER_S)
+    age = (now - written).total_seconds()
+    reasons: list[str] = []
+    if age > limit:
+        reasons.append(f"stale: last heartbeat {age:.1f}s ago (limit {limit:g}s)")
+    if heartbeat.get("phase") != "running":
+        exit_code = heartbeat.get("exit_code")
+        suffix = f" (exit code {exit_code})" if exit_code is not None else ""
+        reasons.append(f"daemon is {heartbeat.get('phase')}{suffix}")
+    if heartbeat.get("healthy") is not True:
+        own_phase = f"daemon is {heartbeat.get('phase')}"  # already said above, with exit code
+        problems = heartbeat.get("problems") or ["daemon reported unhealthy"]
+        reasons.extend(str(p) for p in problems if p != own_phase)
+    return StatusReport(not reasons, tuple(reasons), heartbeat, age, limit)
+
+
+def format_status(report: StatusReport) -> str:
+    beat = report.heartbeat
+    verdict = "HEALTHY" if report.healthy else "UNHEALTHY"
+    if beat is None:
+        return f"tradebus: {verdict}\n" + "".join(f"  - {r}\n" for r in report.reasons)
+    lines = [
+        f"tradebus {beat.get('version')} · instance {beat.get('instance')} · "
+        f"mode {beat.get('mode')} · pid {beat.get('pid')} — {verdict}",
+        f"  heartbeat   {report.age_s:.1f}s ago (stale after {report.stale_after_s:g}s)",
+        f"  phase       {beat.get('phase')}, up {_duration(float(beat.get('uptime_s') or 0))}",
+        f"  trading     {beat.get('trading_state') or 'no risk gate has reported'}",
+    ]
+    lag = beat.get("loop_lag_ms") or {}
+    lines.append(f"  loop lag    p50 {lag.get('p50', 0)} ms, p99 {lag.get('p99', 0)} ms")
+    for reason in report.reasons:
+        lines.append(f"  ! {reason}")
+    components = beat.get("components") or {}
+    if components:
+        lines.append("  components")
+        for name, info in components.items():
+            state, restarts = info.get("state", "?"), info.get("restarts", 0)
+            pending, age = info.get("pending", 0), info.get("last_progress_age_s", 0)
+            lines.append(
+                f"    {name:<24} {state:<11} restarts {restarts:<3} "
+                f"pending {pending:<6} progress {age:.1f}s ago"
+            )
+    queues = beat.get("queues") or {}
+    if queues:
+        lines.append("  queues")
+        for name, info in queues.items():
+            lines.append(
+                f"    {name:<40} {info.get('depth', 0)}/{info.get('capacity', 0)} "
+                f"dropped {info.get('dropped', 0)} conflated {info.get('conflated', 0)} "
+                f"{info.get('rate_per_s', 0):g}/s"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,285 @@
+"""The configuration schema: one frozen ``Settings`` root and one frozen section per concern.
+
+Each component receives only its own section (``settings.health``, ``settings.exchange``, ...),
+never the root. Every model is frozen and forbids unknown keys, so a typo in a config file is an
+error instead of a silently ignored value.
+
+Where values come from is decided by ``config.loader``: ``Settings()`` built directly uses only
+its keyword arguments and the defaults (it never reads ``os.environ``), which keeps tests and
+tools hermetic. ``load_settings`` installs the full source chain through ``use_source_plan``.
+
+Cross-field validators raise ``SettingsIssues``, which carries the dotted field each problem is
+about, so the loader can report ``exchange.api_key`` rather than the section or the root.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from app.domain.enums import MarketType, Mode
+
+__all__ = [
+    "AlertSettings",
+    "BusSettings",
+    "ExchangeSettings",
+    "HealthSettings",
+    "LoggingSettings",
+    "RuntimeSettings",
+    "Settings",
+    "SettingsIssues",
+    "SourcePlan",
+    "use_source_plan",
+]
+
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
+_SECTION_CONFIG = ConfigDict(frozen=True, extra="forbid")
+
+
+class SettingsIssues(ValueError):
+    """Cross-field problems, each tied to a field path relative to the model that raised it.
+
+    Pydantic keeps the exception object in the error's ``ctx``, which is how the loader recovers
+    the precise field; the message itself never contains input values.
+    """
+
+    def __init__(self, issues: tuple[tuple[str, str], ...]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in issues))
+        self.issues = issues
+
+
+def _empty_to_none(value: object) -> object:
+    # TOML has no null, and an empty environment variable usually means "not set".
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _split_symbols(value: object) -> object:
+    # Env vars and ``--set`` give strings: accept a JSON list or "BTCUSDT,ETHUSDT".
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError("not a valid JSON list of symbols") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_to_none)]
+Symbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_PATTERN)]
+InstanceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class RuntimeSettings(BaseModel):
+    """Supervisor and shutdown behaviour (``app.runtime``)."""
+
+    model_config = _SECTION_CONFIG
+
+    drain_timeout_s: float = Field(default=5.0, gt=0)
+    restart_backoff_initial_s: float = Field(default=0.5, gt=0)
+    restart_backoff_max_s: float = Field(default=30.0, gt=0)
+    restart_max_in_window: int = Field(default=5, ge=1)
+    restart_window_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> RuntimeSettings:
+        if self.restart_backoff_max_s < self.restart_backoff_initial_s:
+            raise SettingsIssues(
+                (("restart_backoff_max_s", "must be at least restart_backoff_initial_s"),)
+            )
+        return self
+
+
+class BusSettings(BaseModel):
+    """Default queue bounds for the channels (``app.bus``)."""
+
+    model_config = _SECTION_CONFIG
+
+    default_capacity: int = Field(default=1024, ge=1)
+    market_capacity: int = Field(default=4096, ge=1)
+    order_capacity: int = Field(default=1024, ge=1)
+
+
+class LoggingSettings(BaseModel):
+    """structlog output (``app.logging``)."""
+
+    model_config = _SECTION_CONFIG
+
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+    # An empty string disables file logging: TOML cannot express None.
+    file: OptionalPath = Path("logs/tradebus.log")
+    file_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    file_backups: int = Field(default=5, ge=0)
+
+
+class HealthSettings(BaseModel):
+    """Heartbeat file, stall detection and event-loop lag (``app.health``)."""
+
+    model_config = _SECTION_CONFIG
+
+    heartbeat_path: Path = Path("status/heartbeat.json")
+    interval_s: float = Field(default=5.0, gt=0)
+    stale_after_s: float = Field(default=20.0, gt=0)
+    stall_after_s: float = Field(default=60.0, gt=0)
+    loop_lag_sample_s: float = Field(default=0.25, gt=0)
+    loop_lag_window_s: float = Field(default=60.0, gt=0)
+    loop_lag_p99_max_ms: float = Field(default=250.0, gt=0)
+    systemd_notify: bool = True
+
+    @model_validator(mode="after")
+    def _ordering(self) -> HealthSettings:
+        issues: list[tuple[str, str]] = []
+        if self.stale_after_s <= self.interval_s:
+            issues.append(
+                (
+                    "stale_after_s",
+                    "must be greater than interval_s, otherwise every heartbeat is already "
+                    "stale when the next one is due",
+                )
+            )
+        if self.loop_lag_window_s <= self.loop_lag_sample_s:
+            issues.append(
+                ("loop_lag_window_s", "must be greater than loop_lag_sample_s to hold samples")
+            )
+        if issues:
+            raise SettingsIssues(tuple(issues))
+        return self
+
+
+class ExchangeSettings(BaseModel):
+    """Venue, market and credentials (``exchange``)."""
+
+    model_config = _SECTION_CONFIG
+
+    venue: Literal["sim", "binance"] = "sim"
+    market: MarketType = MarketType.SPOT
+    environment: Literal["mainnet", "testnet", "demo"] = "testnet"
+    api_key: OptionalSecret = None
+    api_secret: OptionalSecret = None
+    # NoDecode: the validator parses strings itself, so env vars may be CSV or a JSON list.
+    symbols: Annotated[
+        tuple[Symbol, ...], NoDecode, BeforeValidator(_split_symbols), Field(min_length=1)
+    ] = ("BTCUSDT", "ETHUSDT")
+
+    @model_validator(mode="after")
+    def _unique_symbols(self) -> ExchangeSettings:
+        seen: dict[str, int] = {}
+        issues: list[tuple[str, str]] = []
+        for index, symbol in enumerate(self.symbols):
+            if symbol in seen:
+                issues.append((f"symbols.{index}", f"duplicate of symbols.{seen[symbol]}"))
+            else:
+                seen[symbol] = index
+        if issues:
+            raise SettingsIssues(tuple(issues))
+        return self
+
+
+class AlertSettings(BaseModel):
+    """Where operator alerts go (``app.alerts``)."""
+
+    model_config = _SECTION_CONFIG
+
+    slack_webhook_url: OptionalSecret = None
+    min_severity: Literal["info", "warning", "critical"] = "warning"
+
+
+# Builds the source chain for one load; installed by the loader, read by
+# ``settings_customise_sources``. A ContextVar keeps concurrent loads (tests, threads) apart.
+SourcePlan = Callable[
+    [type[BaseSettings], PydanticBaseSettingsSource], tuple[PydanticBaseSettingsSource, ...]
+]
+_source_plan: ContextVar[SourcePlan | None] = ContextVar("tradebus_source_plan", default=None)
+
+
+@contextmanager
+def use_source_plan(plan: SourcePlan) -> Iterator[None]:
+    """Make ``Settings(...)`` built inside the block read the sources chosen by ``plan``."""
+    token = _source_plan.set(plan)
+    try:
+        yield
+    finally:
+        _source_plan.reset(token)
+
+
+class Settings(BaseSettings):
+    """The root. Built by ``config.loader.load_settings``; components get one section each."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEBUS_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    mode: Mode = Mode.PAPER
+    instance_name: InstanceName = "tradebus"
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The stock env/dotenv/secrets sources read os.environ and the working directory
+        # implicitly; they are replaced by the loader's explicit ones, or dropped.
+        plan = _source_plan.get()
+        if plan is None:
+            return (init_settings,)
+        return plan(settings_cls, init_settings)
+
+    @model_validator(mode="after")
+    def _live_needs_a_real_venue(self) -> Settings:
+        if self.mode != Mode.LIVE:
+            return self
+        issues: list[tuple[str, str]] = []
+        if self.exchange.venue != "binance":
+            issues.append(
+                (
+                    "exchange.venue",
+                    "mode 'live' sends real orders and needs venue 'binance'; "
+                    "'sim' is the simulator (use mode 'paper' with it)",
+                )
+            )
+        if self.exchange.api_key is None:
+            issues.append(("exchange.api_key", "required when mode is 'live'"))
+        if self.exchange.api_secret is None:
+            issues.append(("exchange.api_secret", "required when mode is 'live'"))
+        if issues:
+            raise SettingsIssues(tuple(issues))
+        return self
