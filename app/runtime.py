@@ -158,7 +158,7 @@ class Supervisor:
         self._forced = False
         self._signals_seen = 0
         self._group: asyncio.TaskGroup | None = None
-        self._starting: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[Exception | None] | None = None
         self._on_running: list[Callable[[], None]] = []
         self._on_stopping: list[Callable[[], None]] = []
         bus.subscribe(SYSTEM_CONTROL.channel(), self._on_control, subscriber=SUPERVISOR_NAME)
@@ -282,10 +282,10 @@ class Supervisor:
         if starting.cancelled():
             record.state = ComponentState.STOPPED
             return False
-        error = starting.exception()
+        error = starting.result()
         if error is not None:
             record.state = ComponentState.FAILED
-            await self._report_crash(record, "start", _as_exception(error), None)
+            await self._report_crash(record, "start", error, None)
             self.request_shutdown(f"{record.spec.name} failed to start", ExitCode.COMPONENT_FAILED)
             return False
         return True
@@ -447,9 +447,10 @@ class Supervisor:
         return [r for r in self._records.values() if r.spec.stage is stage]
 
 
-async def _call(hook: Callable[[], Awaitable[None]]) -> None:
-    await hook()
-
-
-def _as_exception(error: BaseException) -> Exception:
-    return error if isinstance(error, Exception) else RuntimeError(repr(error))
+async def _call(hook: Callable[[], Awaitable[None]]) -> Exception | None:
+    """Run a start hook; its failure is returned, not raised, so the TaskGroup stays whole."""
+    try:
+        await hook()
+    except Exception as exc:  # noqa: BLE001 - handed to the crash policy by the caller
+        return exc
+    return None

@@ -78,20 +78,27 @@ def _pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
 
 
-async def _produce(klines: list[Kline], publish: Any, stamps: Stamps, depth: Any) -> None:
+async def _produce(
+    klines: list[Kline], publish: Any, stamps: Stamps, depth: Any, one_done: asyncio.Event | None
+) -> None:
     # Conflating market channels never block; a real feed is paced by the network. Here the
     # producer yields when the strategy's inbox is half full so nothing is conflated or dropped.
+    # Paced (`one_done` given): one message in flight at a time, for latency without queueing.
     for seq, kline in enumerate(klines):
         stamps.send(0, seq)
         await publish(kline)
-        if depth() >= CAPACITY // 2:
+        if one_done is not None:
+            await one_done.wait()
+            one_done.clear()
+        elif depth() >= CAPACITY // 2:
             await asyncio.sleep(0)
 
 
-async def bus_pipeline(count: int) -> tuple[float, Stamps, dict[str, int]]:
+async def bus_pipeline(count: int, paced: bool = False) -> tuple[float, Stamps, dict[str, int]]:
     bus = Bus()
     stamps = Stamps(count)
     done = asyncio.Event()
+    one_done = asyncio.Event() if paced else None
     signals = bus.sender(SIGNAL.channel("bench"))
     orders = bus.sender(ORDER_REQUEST.channel())
     updates = bus.sender(ORDER_UPDATE.channel())
@@ -122,6 +129,8 @@ async def bus_pipeline(count: int) -> tuple[float, Stamps, dict[str, int]]:
         seq = seq_box["recorder"]
         seq_box["recorder"] = seq + 1
         stamps.receive(3, seq)
+        if one_done is not None:
+            one_done.set()
         if seq + 1 == count:
             done.set()
 
@@ -139,7 +148,7 @@ async def bus_pipeline(count: int) -> tuple[float, Stamps, dict[str, int]]:
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(sub.deliver()) for sub in subs]
         start = time.perf_counter()
-        await _produce(klines, market.send, stamps, lambda: strategy_sub.depth)
+        await _produce(klines, market.send, stamps, lambda: strategy_sub.depth, one_done)
         await done.wait()
         elapsed = time.perf_counter() - start
         for task in tasks:
@@ -148,10 +157,11 @@ async def bus_pipeline(count: int) -> tuple[float, Stamps, dict[str, int]]:
     return count / elapsed, stamps, drops
 
 
-async def queue_pipeline(count: int) -> tuple[float, Stamps]:
+async def queue_pipeline(count: int, paced: bool = False) -> tuple[float, Stamps]:
     queues: list[asyncio.Queue[Any]] = [asyncio.Queue(CAPACITY) for _ in HOPS]
     stamps = Stamps(count)
     done = asyncio.Event()
+    one_done = asyncio.Event() if paced else None
 
     async def stage(hop: int, out: Any) -> None:
         inbox = queues[hop]
@@ -162,8 +172,11 @@ async def queue_pipeline(count: int) -> tuple[float, Stamps]:
             if hop + 1 < len(queues):
                 stamps.send(hop + 1, seq)
                 await queues[hop + 1].put(out)
-            elif seq + 1 == count:
-                done.set()
+            else:
+                if one_done is not None:
+                    one_done.set()
+                if seq + 1 == count:
+                    done.set()
             seq += 1
 
     klines = _klines(count)
@@ -172,7 +185,7 @@ async def queue_pipeline(count: int) -> tuple[float, Stamps]:
         outputs = (SIGNAL_MSG, ORDER_MSG, UPDATE_MSG, None)
         tasks = [group.create_task(stage(hop, outputs[hop])) for hop in range(len(HOPS))]
         start = time.perf_counter()
-        await _produce(klines, queues[0].put, stamps, queues[0].qsize)
+        await _produce(klines, queues[0].put, stamps, queues[0].qsize, one_done)
         await done.wait()
         elapsed = time.perf_counter() - start
         for task in tasks:
@@ -217,16 +230,24 @@ def _report(label: str, rate: float, stamps: Stamps) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
-    count = parser.parse_args().messages
+    parser.add_argument("--paced", type=int, default=50_000, help="messages sent one at a time")
+    arguments = parser.parse_args()
+    count = arguments.messages
     print(f"{count:,} messages, four hops, capacity {CAPACITY}, no-op handlers")
+    print("== throughput (producer as fast as the pipeline takes it; latency includes queueing)")
     bus_rate, bus_stamps, drops = await bus_pipeline(count)
     queue_rate, queue_stamps = await queue_pipeline(count)
     _report("bus", bus_rate, bus_stamps)
     _report("raw asyncio.Queue", queue_rate, queue_stamps)
     print(f"bus dropped or conflated: {sum(drops.values())}")
-    print(
-        f"raw/bus time ratio: {queue_rate / bus_rate:.2f}x (bus is {bus_rate / queue_rate:.2f}x the raw rate)"
-    )
+    ratio = queue_rate / bus_rate
+    print(f"bus time / raw time: {ratio:.2f}x (target <= 1.30x)")
+    print(f"== latency, one message in flight at a time ({arguments.paced:,} messages)")
+    rate, stamps, _ = await bus_pipeline(arguments.paced, paced=True)
+    _report("bus", rate, stamps)
+    rate, stamps = await queue_pipeline(arguments.paced, paced=True)
+    _report("raw asyncio.Queue", rate, stamps)
+    print("== fan-out")
     fan = await fanout(count // 2)
     print(
         f"fan-out, 1 publisher -> 3 subscribers: {fan:,.0f} messages/s published "

@@ -19,7 +19,9 @@ from app.domain import (
 )
 
 
-def kline(symbol: str = "BTCUSDT", open_time_ms: int = 0, close: str = "1", *, closed: bool = True) -> Kline:
+def kline(
+    symbol: str = "BTCUSDT", open_time_ms: int = 0, close: str = "1", *, closed: bool = True
+) -> Kline:
     price = Decimal(close)
     return Kline(
         symbol, "1m", open_time_ms, open_time_ms + 59_999, price, price, price, price,

@@ -49,7 +49,9 @@ async def test_full_order_request_blocks_the_sender_and_never_drops() -> None:
     bus = Bus()
     sender = bus.sender(ORDER_REQUEST.channel())
     received = Collector()
-    subscription = bus.subscribe(ORDER_REQUEST.channel(), received, subscriber="executor", capacity=2)
+    subscription = bus.subscribe(
+        ORDER_REQUEST.channel(), received, subscriber="executor", capacity=2
+    )
     await sender.send(order(0))
     await sender.send(order(1))
     blocked = asyncio.create_task(sender.send(order(2)))
@@ -192,7 +194,7 @@ async def test_wrong_message_type_is_refused() -> None:
     bus = Bus()
     sender: Any = bus.sender(ORDER_REQUEST.channel())
     bus.subscribe(ORDER_REQUEST.channel(), Collector(), subscriber="executor")
-    with pytest.raises(TypeError, match="order.request"):
+    with pytest.raises(TypeError, match=r"order\.request"):
         await sender.send(signal())
 
 
