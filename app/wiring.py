@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from app import __version__
-from app.alerts import AlertLogger
+from app.alerts import AlertLogger, SlackWebhook
 from app.bus import RISK_STATE, SYSTEM_ALERT, Bus, CapacityClass
 from app.domain import AlertSeverity, Clock, Mode, SystemClock
 from app.health import HealthMonitor, HealthOptions, LoopLagMonitor
@@ -85,9 +85,21 @@ def build_daemon(
         ),
     )
 
-    alerts = AlertLogger(min_severity=AlertSeverity(settings.alerts.min_severity))
+    alerts = AlertLogger()
     bus.subscribe(SYSTEM_ALERT.channel(), alerts.on_alert, subscriber="alerts")
     supervisor.add(ComponentSpec("alerts", Stage.OBSERVER, progress=lambda: alerts.received))
+    if settings.alerts.slack_webhook_url is not None:
+        slack = SlackWebhook(
+            webhook_url=settings.alerts.slack_webhook_url.get_secret_value(),
+            instance=settings.instance_name,
+            clock=clock,
+            redactor=redactor,
+            min_severity=AlertSeverity(settings.alerts.min_severity),
+        )
+        bus.subscribe(SYSTEM_ALERT.channel(), slack.on_alert, subscriber="slack")
+        supervisor.add(
+            ComponentSpec("slack", Stage.OBSERVER, progress=lambda: slack.sent + slack.failed)
+        )
 
     health_settings = settings.health
     loop_lag = LoopLagMonitor(

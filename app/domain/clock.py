@@ -54,6 +54,7 @@ class ManualClock:
         self._now_ns = start_ms * 1_000_000
         self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
         self._sequence = itertools.count()
+        self._watchers: list[asyncio.Future[None]] = []
 
     def now_ms(self) -> int:
         return self._now_ns // 1_000_000
@@ -76,7 +77,19 @@ class ManualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         deadline = self._now_ns + int(seconds * 1e9)
         heapq.heappush(self._sleepers, (deadline, next(self._sequence), future))
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            if not watcher.done():
+                watcher.set_result(None)
         await future
+
+    async def wait_for_sleepers(self, count: int = 1) -> None:
+        """Return once at least `count` coroutines sleep on this clock (tests wait on this
+        instead of polling, e.g. for a retry loop running partly in a worker thread)."""
+        while self.sleeper_count < count:
+            watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._watchers.append(watcher)
+            await watcher
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed, in deadline order."""
