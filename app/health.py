@@ -13,7 +13,9 @@ Consumes `risk.state`. Produces nothing on the bus; pings the systemd watchdog w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -70,7 +72,10 @@ class LoopLagMonitor:
         ordered = sorted(self.samples)
 
         def pick(q: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3, 3)
+            # Nearest rank: the smallest sample with at least q of all samples at or below it
+            # (p50 of 1..100 is 50, p99 is 99). The epsilon keeps 0.99 * 100 from rounding up.
+            rank = max(1, math.ceil(q * len(ordered) - 1e-9))
+            return round(ordered[rank - 1] * 1e3, 3)
 
         return {"p50": pick(0.50), "p99": pick(0.99), "max": pick(1.0), "samples": len(ordered)}
 
@@ -112,7 +117,10 @@ class HealthMonitor:
         self._notifier = notifier
         self._started = clock.monotonic()
         self._progress: dict[str, tuple[int, float]] = {}
+        # When a heartbeat first saw work waiting for each component (no progress since).
+        self._waiting_since: dict[str, float] = {}
         self._rate = _Rate()
+        self._writing: asyncio.Future[None] | None = None
         self.trading_state: TradingState | None = None
         self.writes = 0
 
@@ -123,25 +131,57 @@ class HealthMonitor:
         interval = self.options.interval_s
         if self._notifier is not None and self._notifier.watchdog_interval_s:
             interval = min(interval, self._notifier.watchdog_interval_s)
+        failing = False
         while True:
-            document = await self.write_once()
+            try:
+                document = await self.write_once()
+            except OSError as exc:
+                # A full disk or a read-only status folder must not stop trading: log it once
+                # per outage and keep trying. `tradebus status` sees the file go stale.
+                if not failing:
+                    log.error(
+                        "heartbeat_write_failed",
+                        path=str(self.options.heartbeat_path),
+                        error=str(exc),
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.info("heartbeat_write_recovered")
+                failing = False
+                if self._notifier is not None:
+                    self._notifier.status(_one_line(document))
             if self._notifier is not None:
-                self._notifier.watchdog()
-                self._notifier.status(_one_line(document))
+                self._notifier.watchdog()  # liveness of the loop, whatever the disk does
             await self._clock.sleep(interval)
+
+    async def beat(self) -> None:
+        """Write a heartbeat now (on lifecycle changes), between the periodic ones."""
+        await self.write_once()
 
     async def write_once(self, exit_code: ExitCode | None = None) -> dict[str, Any]:
         document = self.snapshot(exit_code)
-        await asyncio.to_thread(
-            write_atomically, self.options.heartbeat_path, document, self._redactor
+        # A write whose caller was cancelled (the health task stopped at shutdown) still runs
+        # in its thread. Let it land first: run side by side, the older document could replace
+        # this newer one (the final "stopped" heartbeat) and both would share one temp file.
+        while self._writing is not None and not self._writing.done():
+            await asyncio.wait({self._writing})
+        writing = asyncio.get_running_loop().run_in_executor(
+            None, write_atomically, self.options.heartbeat_path, document, self._redactor
         )
+        writing.add_done_callback(_retrieve_exception)
+        self._writing = writing
+        await asyncio.shield(writing)
         self.writes += 1
         return document
 
     def snapshot(self, exit_code: ExitCode | None = None) -> dict[str, Any]:
         now = self._clock.monotonic()
         supervisor = self._supervisor
-        components = {r.spec.name: self._component(r, now) for r in supervisor.components}
+        stalled_for: dict[str, float] = {}
+        components = {
+            r.spec.name: self._component(r, now, stalled_for) for r in supervisor.components
+        }
         queues = {
             s.name: {
                 "source": s.source,
@@ -168,7 +208,7 @@ class HealthMonitor:
             for t in self._bus.topics
         }
         loop_lag = self._loop_lag.summary_ms()
-        problems = self._problems(components, loop_lag)
+        problems = self._problems(components, stalled_for, loop_lag)
         return {
             "schema": HEARTBEAT_SCHEMA,
             "timestamp": self._clock.now()
@@ -192,24 +232,38 @@ class HealthMonitor:
             "exit_code": int(exit_code) if exit_code is not None else None,
         }
 
-    def _component(self, record: Any, now: float) -> dict[str, Any]:
+    def _component(self, record: Any, now: float, stalled_for: dict[str, float]) -> dict[str, Any]:
         name = record.spec.name
         progress = record.progress
+        pending = record.depth
         previous = self._progress.get(name)
         if previous is None or previous[0] != progress:
             previous = self._progress[name] = (progress, now)
+        # A component is stalled when work has been waiting and no progress was made for
+        # stall_after_s. Idle time before the work arrived does not count: a queue quiet for
+        # an hour that receives one message is not stalled the moment a heartbeat sees it.
+        if pending:
+            waiting_since = self._waiting_since.setdefault(name, now)
+            stalled_for[name] = now - max(previous[1], waiting_since)
+        else:
+            self._waiting_since.pop(name, None)
         return {
             "state": record.state.value,
             "stage": record.spec.stage.name.lower(),
             "restarts": record.restarts,
             "failures": record.failures,
             "last_error": record.last_error,
-            "pending": record.depth,
+            "pending": pending,
             "progress": progress,
             "last_progress_age_s": round(now - previous[1], 3),
         }
 
-    def _problems(self, components: dict[str, Any], loop_lag: dict[str, Any]) -> list[str]:
+    def _problems(
+        self,
+        components: dict[str, Any],
+        stalled_for: dict[str, float],
+        loop_lag: dict[str, Any],
+    ) -> list[str]:
         problems: list[str] = []
         phase = self._supervisor.phase
         if phase is not Phase.RUNNING:
@@ -218,15 +272,22 @@ class HealthMonitor:
             state = info["state"]
             if state in (ComponentState.FAILED, ComponentState.RESTARTING):
                 problems.append(f"{name} is {state}: {info['last_error']}")
-            elif info["pending"] and info["last_progress_age_s"] > self.options.stall_after_s:
+            elif stalled_for.get(name, 0.0) > self.options.stall_after_s:
                 problems.append(
                     f"{name} stalled: {info['pending']} pending, no progress for "
-                    f"{info['last_progress_age_s']:.0f}s"
+                    f"{stalled_for[name]:.0f}s"
                 )
         limit = self.options.loop_lag_p99_max_ms
         if loop_lag["p99"] > limit:
             problems.append(f"event-loop lag p99 {loop_lag['p99']:.0f} ms > {limit:.0f} ms")
         return problems
+
+
+def _retrieve_exception(future: asyncio.Future[None]) -> None:
+    # A write nobody awaits any more (its caller was cancelled) must not end in asyncio's
+    # "exception was never retrieved"; the next write reports its own failure.
+    if not future.cancelled():
+        future.exception()
 
 
 def _one_line(document: dict[str, Any]) -> str:
@@ -240,11 +301,16 @@ def write_atomically(path: Path, document: dict[str, Any], redactor: Redactor) -
     text = json.dumps(redactor.redact_obj(document), indent=2, sort_keys=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # no temp file left behind by a failed write
+            os.unlink(temporary)
+        raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -21,6 +21,7 @@ COMPONENT_FAILED after an ordered drain of everything else.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -159,8 +160,8 @@ class Supervisor:
         self._signals_seen = 0
         self._group: asyncio.TaskGroup | None = None
         self._starting: asyncio.Task[Exception | None] | None = None
-        self._on_running: list[Callable[[], None]] = []
-        self._on_stopping: list[Callable[[], None]] = []
+        self._on_running: list[Callable[[], Awaitable[None] | None]] = []
+        self._on_stopping: list[Callable[[], Awaitable[None] | None]] = []
         bus.subscribe(SYSTEM_CONTROL.channel(), self._on_control, subscriber=SUPERVISOR_NAME)
         self.add(ComponentSpec(SUPERVISOR_NAME, Stage.OBSERVER))
 
@@ -172,10 +173,12 @@ class Supervisor:
             raise RuntimeError("components are added before run()")
         self._records[spec.name] = ComponentRecord(spec, self.bus.subscriptions(spec.name))
 
-    def on_running(self, callback: Callable[[], None]) -> None:
+    def on_running(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        """Called (and awaited, if it is a coroutine function) once every component started."""
         self._on_running.append(callback)
 
-    def on_stopping(self, callback: Callable[[], None]) -> None:
+    def on_stopping(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        """Called (and awaited, if it is a coroutine function) when the drain begins."""
         self._on_stopping.append(callback)
 
     @property
@@ -229,8 +232,7 @@ class Supervisor:
                 if not self._shutdown.is_set():
                     self.phase = Phase.RUNNING
                     log.info("daemon_started", components=len(self._records))
-                    for callback in self._on_running:
-                        callback()
+                    await _notify(self._on_running)
                 await self._shutdown.wait()
                 await self._drain_all()
         finally:
@@ -395,8 +397,7 @@ class Supervisor:
     # -- shutdown --------------------------------------------------------------------------
     async def _drain_all(self) -> None:
         self.phase = Phase.DRAINING
-        for callback in self._on_stopping:
-            callback()
+        await _notify(self._on_stopping)
         for stage in sorted(Stage):
             await self._drain_stage(stage)
 
@@ -445,6 +446,18 @@ class Supervisor:
 
     def _in_stage(self, stage: Stage) -> list[ComponentRecord]:
         return [r for r in self._records.values() if r.spec.stage is stage]
+
+
+async def _notify(callbacks: list[Callable[[], Awaitable[None] | None]]) -> None:
+    for callback in callbacks:
+        try:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # a lifecycle observer must not stop the lifecycle
+            log.exception(
+                "lifecycle_callback_failed", callback=getattr(callback, "__qualname__", "?")
+            )
 
 
 async def _call(hook: Callable[[], Awaitable[None]]) -> Exception | None:

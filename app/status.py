@@ -9,6 +9,7 @@ clock instead of by waiting.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,19 +28,24 @@ class StatusReport:
 
 
 def read_status(path: Path, *, now: datetime, stale_after_s: float | None = None) -> StatusReport:
+    # Whatever the file holds, the answer is a verdict, never a traceback.
     try:
         heartbeat = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(heartbeat, dict):
             raise ValueError("not a JSON object")
         written = datetime.fromisoformat(str(heartbeat["timestamp"]).replace("Z", "+00:00"))
+        if written.tzinfo is None:
+            raise ValueError("timestamp has no time zone")
+        limit = stale_after_s or float(heartbeat.get("stale_after_s") or DEFAULT_STALE_AFTER_S)
+        if not (math.isfinite(limit) and limit > 0):
+            raise ValueError("stale_after_s is not a positive number")
+        age = (now - written).total_seconds()
     except FileNotFoundError:
         limit = stale_after_s or DEFAULT_STALE_AFTER_S
         return StatusReport(False, (f"no heartbeat at {path}",), None, None, limit)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         limit = stale_after_s or DEFAULT_STALE_AFTER_S
         return StatusReport(False, (f"unreadable heartbeat {path}: {exc}",), None, None, limit)
-    limit = stale_after_s or float(heartbeat.get("stale_after_s") or DEFAULT_STALE_AFTER_S)
-    age = (now - written).total_seconds()
     reasons: list[str] = []
     if age > limit:
         reasons.append(f"stale: last heartbeat {age:.1f}s ago (limit {limit:g}s)")
@@ -50,6 +56,8 @@ def read_status(path: Path, *, now: datetime, stale_after_s: float | None = None
     if heartbeat.get("healthy") is not True:
         own_phase = f"daemon is {heartbeat.get('phase')}"  # already said above, with exit code
         problems = heartbeat.get("problems") or ["daemon reported unhealthy"]
+        if not isinstance(problems, list):
+            problems = [problems]
         reasons.extend(str(p) for p in problems if p != own_phase)
     return StatusReport(not reasons, tuple(reasons), heartbeat, age, limit)
 
@@ -62,34 +70,48 @@ def format_status(report: StatusReport) -> str:
     lines = [
         f"tradebus {beat.get('version')} · instance {beat.get('instance')} · "
         f"mode {beat.get('mode')} · pid {beat.get('pid')} — {verdict}",
-        f"  heartbeat   {report.age_s:.1f}s ago (stale after {report.stale_after_s:g}s)",
-        f"  phase       {beat.get('phase')}, up {_duration(float(beat.get('uptime_s') or 0))}",
+        f"  heartbeat   {report.age_s or 0.0:.1f}s ago (stale after {report.stale_after_s:g}s)",
+        f"  phase       {beat.get('phase')}, up {_duration(_number(beat.get('uptime_s')))}",
         f"  trading     {beat.get('trading_state') or 'no risk gate has reported'}",
     ]
-    lag = beat.get("loop_lag_ms") or {}
+    lag = _mapping(beat.get("loop_lag_ms"))
     lines.append(f"  loop lag    p50 {lag.get('p50', 0)} ms, p99 {lag.get('p99', 0)} ms")
     for reason in report.reasons:
         lines.append(f"  ! {reason}")
-    components = beat.get("components") or {}
+    components = _mapping(beat.get("components"))
     if components:
         lines.append("  components")
-        for name, info in components.items():
+        for name, value in components.items():
+            info = _mapping(value)
             state, restarts = info.get("state", "?"), info.get("restarts", 0)
-            pending, age = info.get("pending", 0), info.get("last_progress_age_s", 0)
+            pending, age = info.get("pending", 0), _number(info.get("last_progress_age_s"))
             lines.append(
-                f"    {name:<24} {state:<11} restarts {restarts:<3} "
-                f"pending {pending:<6} progress {age:.1f}s ago"
+                f"    {name:<24} {state!s:<11} restarts {restarts!s:<3} "
+                f"pending {pending!s:<6} progress {age:.1f}s ago"
             )
-    queues = beat.get("queues") or {}
+    queues = _mapping(beat.get("queues"))
     if queues:
         lines.append("  queues")
-        for name, info in queues.items():
+        for name, value in queues.items():
+            info = _mapping(value)
             lines.append(
                 f"    {name:<40} {info.get('depth', 0)}/{info.get('capacity', 0)} "
                 f"dropped {info.get('dropped', 0)} conflated {info.get('conflated', 0)} "
-                f"{info.get('rate_per_s', 0):g}/s"
+                f"{_number(info.get('rate_per_s')):g}/s"
             )
     return "\n".join(lines) + "\n"
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    # The heartbeat passed read_status's checks, but its sections are only displayed: a
+    # section of the wrong type shows as empty rather than crashing `tradebus status`.
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
 
 
 def _duration(seconds: float) -> str:

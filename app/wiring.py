@@ -153,6 +153,10 @@ def build_daemon(
             progress=lambda: health.writes,
         )
     )
+    # The heartbeat says "running" (or "draining") the moment it becomes true, and systemd
+    # hears READY only after that first running heartbeat is on disk.
+    supervisor.on_running(health.beat)
     supervisor.on_running(notifier.ready)
     supervisor.on_stopping(notifier.stopping)
+    supervisor.on_stopping(health.beat)
     return Daemon(settings, bus, supervisor, health, notifier)
