@@ -431,3 +431,25 @@ async def test_a_secret_in_last_error_never_reaches_the_file(tmp_path: Path) -> 
     assert beat["components"]["risk"]["last_error"].endswith(f"signature={MASK}&x=1")
     assert beat["problems"] == [f"risk is restarting: {beat['components']['risk']['last_error']}"]
     assert CANARY in returned["components"]["risk"]["last_error"]  # redacted on the way out
+
+
+async def test_a_failing_heartbeat_write_is_logged_and_retried_not_fatal(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the status folder should be")
+    rig = Rig(tmp_path)
+    rig.health.options = HealthOptions(heartbeat_path=blocker / "heartbeat.json", interval_s=5.0)
+    task = asyncio.create_task(rig.health.run())
+    try:
+        for _ in range(3):  # three failed attempts, each followed by the normal interval
+            await asyncio.wait_for(rig.clock.wait_for_sleepers(), TIMEOUT_S)
+            assert not task.done()
+            rig.clock.advance(5.0)
+        assert rig.health.writes == 0
+        blocker.unlink()
+        blocker.mkdir()  # the disk recovers: the next beat lands
+        await asyncio.wait_for(rig.clock.wait_for_sleepers(), TIMEOUT_S)
+        assert rig.health.writes == 1
+        assert (blocker / "heartbeat.json").exists()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -131,13 +131,13 @@ async def test_health_monitor_pings_the_watchdog_at_half_its_timeout(
     )
     task = asyncio.create_task(monitor.run())
     try:
-        assert await next_lines() == ["WATCHDOG=1"]
         assert await next_lines() == ["STATUS=running, healthy"]
-        # The monitor sent STATUS and went to sleep on the clock without yielding in between.
+        assert await next_lines() == ["WATCHDOG=1"]
+        # The monitor pinged and went to sleep on the clock without yielding in between.
         assert clock.sleeper_count == 1
         clock.advance(1.0)
-        assert await next_lines() == ["WATCHDOG=1"]
         assert await next_lines() == ["STATUS=running, healthy"]
+        assert await next_lines() == ["WATCHDOG=1"]
         assert monitor.writes == 2
         assert json.loads((tmp_path / "hb.json").read_text())["uptime_s"] == 1.0
     finally:
