@@ -23,115 +23,38 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 from typing import Any
 
 import structlog
 
 from app.bus import SYSTEM_ALERT, SYSTEM_CONTROL, Bus, Subscription
 from app.domain import Alert, AlertSeverity, Clock, ControlAction, ControlCommand
+from app.lifecycle import (
+    EXIT_CODE_PRECEDENCE,
+    ComponentRecord,
+    ComponentSpec,
+    ComponentState,
+    ExitCode,
+    Phase,
+    RuntimeOptions,
+    Stage,
+)
+
+__all__ = [
+    "ComponentRecord",
+    "ComponentSpec",
+    "ComponentState",
+    "ExitCode",
+    "Phase",
+    "RuntimeOptions",
+    "Stage",
+    "Supervisor",
+]
 
 log = structlog.get_logger("app.runtime")
 
 SUPERVISOR_NAME = "supervisor"
-
-
-class ExitCode(IntEnum):
-    """Process exit codes of `tradebus` (documented in the README)."""
-
-    OK = 0  # stopped on request and drained cleanly, or the run finished
-    INTERNAL_ERROR = 1  # a bug outside any component
-    CONFIG_ERROR = 2  # invalid configuration or command line; nothing was started
-    COMPONENT_FAILED = 3  # a component crashed (not restartable, or out of restarts)
-    DRAIN_INCOMPLETE = 4  # a stage missed its drain deadline; messages were not delivered
-    FORCED = 5  # a second signal cut the drain short
-
-
-# When several things go wrong, the exit code names the root cause, not the aftermath: a crash
-# usually also makes the drain overrun, and a forced exit overrides everything.
-_PRECEDENCE = (
-    ExitCode.OK,
-    ExitCode.DRAIN_INCOMPLETE,
-    ExitCode.INTERNAL_ERROR,
-    ExitCode.COMPONENT_FAILED,
-    ExitCode.FORCED,
-)
-
-
-class Stage(IntEnum):
-    """Pipeline position: shutdown drains in this order, start-up runs it backwards."""
-
-    FEED = 0
-    STRATEGY = 1
-    RISK = 2
-    EXECUTOR = 3
-    RECORDER = 4
-    OBSERVER = 5
-
-
-class Phase(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    DRAINING = "draining"
-    STOPPED = "stopped"
-
-
-class ComponentState(StrEnum):
-    PENDING = "pending"
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    DRAINING = "draining"
-    STOPPED = "stopped"
-    FINISHED = "finished"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class ComponentSpec:
-    """How the supervisor runs one component. Its handlers are found on the bus by `name`."""
-
-    name: str
-    stage: Stage
-    run: Callable[[], Awaitable[None]] | None = None
-    start: Callable[[], Awaitable[None]] | None = None
-    restartable: bool = False
-    finish_stops_daemon: bool = False  # e.g. a replay feed reaching the end of its data
-    progress: Callable[[], int] | None = None  # a counter that grows while it does work
-
-
-@dataclass(frozen=True)
-class RuntimeOptions:
-    drain_timeout_s: float = 5.0
-    restart_backoff_initial_s: float = 0.5
-    restart_backoff_max_s: float = 30.0
-    restart_max_in_window: int = 5
-    restart_window_s: float = 300.0
-
-
-@dataclass
-class ComponentRecord:
-    spec: ComponentSpec
-    subscriptions: list[Subscription[Any]]
-    state: ComponentState = ComponentState.PENDING
-    restarts: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    restart_times: deque[float] = field(default_factory=deque)
-    delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    run_tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def progress(self) -> int:
-        own = self.spec.progress() if self.spec.progress is not None else 0
-        return own + sum(s.handled for s in self.subscriptions)
-
-    @property
-    def depth(self) -> int:
-        return sum(s.depth for s in self.subscriptions)
 
 
 class _Fatal(Exception):
@@ -195,7 +118,7 @@ class Supervisor:
             self._shutdown.set()
 
     def _escalate(self, exit_code: ExitCode) -> None:
-        if _PRECEDENCE.index(exit_code) > _PRECEDENCE.index(self.exit_code):
+        if EXIT_CODE_PRECEDENCE.index(exit_code) > EXIT_CODE_PRECEDENCE.index(self.exit_code):
             self.exit_code = exit_code
 
     def handle_signal(self, name: str) -> None:
