@@ -27,7 +27,7 @@ import structlog
 from app.bus import Bus
 from app.domain import Clock, TradingState, TradingStateChanged
 from app.redaction import Redactor
-from app.runtime import ComponentState, ExitCode, Phase, Supervisor
+from app.runtime import ComponentRecord, ComponentState, ExitCode, Phase, Supervisor
 from app.systemd import SystemdNotifier
 
 log = structlog.get_logger("app.health")
@@ -232,7 +232,9 @@ class HealthMonitor:
             "exit_code": int(exit_code) if exit_code is not None else None,
         }
 
-    def _component(self, record: Any, now: float, stalled_for: dict[str, float]) -> dict[str, Any]:
+    def _component(
+        self, record: ComponentRecord, now: float, stalled_for: dict[str, float]
+    ) -> dict[str, Any]:
         name = record.spec.name
         progress = record.progress
         pending = record.depth
