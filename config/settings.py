@@ -14,7 +14,6 @@ about, so the loader can report ``exchange.api_key`` rather than the section or 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,18 +25,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    SecretStr,
     StringConstraints,
     model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from app.domain.enums import MarketType, Mode
+from app.domain.enums import Mode
+from config.exchange import ExchangeSettings, OptionalPath, OptionalSecret, SettingsIssues
 
 __all__ = [
     "AlertSettings",
@@ -52,49 +50,13 @@ __all__ = [
     "use_source_plan",
 ]
 
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
 _SECTION_CONFIG = ConfigDict(frozen=True, extra="forbid")
-
-
-class SettingsIssues(ValueError):
-    """Cross-field problems, each tied to a field path relative to the model that raised it.
-
-    Pydantic keeps the exception object in the error's ``ctx``, which is how the loader recovers
-    the precise field; the message itself never contains input values.
-    """
-
-    def __init__(self, issues: tuple[tuple[str, str], ...]) -> None:
-        super().__init__("; ".join(f"{field}: {reason}" for field, reason in issues))
-        self.issues = issues
-
-
-def _empty_to_none(value: object) -> object:
-    # TOML has no null, and an empty environment variable usually means "not set".
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
 
 
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
 
-def _split_symbols(value: object) -> object:
-    # Env vars and ``--set`` give strings: accept a JSON list or "BTCUSDT,ETHUSDT".
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise ValueError("not a valid JSON list of symbols") from None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
-OptionalPath = Annotated[Path | None, BeforeValidator(_empty_to_none)]
-Symbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_PATTERN)]
 InstanceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
@@ -175,35 +137,6 @@ class HealthSettings(BaseModel):
         return self
 
 
-class ExchangeSettings(BaseModel):
-    """Venue, market and credentials (``exchange``)."""
-
-    model_config = _SECTION_CONFIG
-
-    venue: Literal["sim", "binance"] = "sim"
-    market: MarketType = MarketType.SPOT
-    environment: Literal["mainnet", "testnet", "demo"] = "testnet"
-    api_key: OptionalSecret = None
-    api_secret: OptionalSecret = None
-    # NoDecode: the validator parses strings itself, so env vars may be CSV or a JSON list.
-    symbols: Annotated[
-        tuple[Symbol, ...], NoDecode, BeforeValidator(_split_symbols), Field(min_length=1)
-    ] = ("BTCUSDT", "ETHUSDT")
-
-    @model_validator(mode="after")
-    def _unique_symbols(self) -> ExchangeSettings:
-        seen: dict[str, int] = {}
-        issues: list[tuple[str, str]] = []
-        for index, symbol in enumerate(self.symbols):
-            if symbol in seen:
-                issues.append((f"symbols.{index}", f"duplicate of symbols.{seen[symbol]}"))
-            else:
-                seen[symbol] = index
-        if issues:
-            raise SettingsIssues(tuple(issues))
-        return self
-
-
 class AlertSettings(BaseModel):
     """Where operator alerts go (``app.alerts``)."""
 
@@ -278,8 +211,13 @@ class Settings(BaseSettings):
             )
         if self.exchange.api_key is None:
             issues.append(("exchange.api_key", "required when mode is 'live'"))
-        if self.exchange.api_secret is None:
-            issues.append(("exchange.api_secret", "required when mode is 'live'"))
+        if not self.exchange.has_signing_key:
+            issues.append(
+                (
+                    "exchange.api_secret",
+                    "required when mode is 'live' (or private_key_file for ed25519/rsa keys)",
+                )
+            )
         if issues:
             raise SettingsIssues(tuple(issues))
         return self

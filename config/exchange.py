@@ -1,0 +1,168 @@
+"""The ``[exchange]`` section: venue, market, credentials, endpoints and client behaviour.
+
+Endpoint URLs default to the preset of ``environment`` (see ``exchange.binance.endpoints``);
+any single URL can be overridden under ``[exchange.endpoints]`` (a proxy, a regional mirror,
+the simulator on another port). Secrets are ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_settings import NoDecode
+
+from app.domain.enums import MarketType
+
+__all__ = ["EndpointOverrides", "ExchangeSettings", "SettingsIssues"]
+
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
+_SECTION_CONFIG = ConfigDict(frozen=True, extra="forbid")
+
+
+class SettingsIssues(ValueError):
+    """Cross-field problems, each tied to a field path relative to the model that raised it.
+
+    Pydantic keeps the exception object in the error's ``ctx``, which is how the loader recovers
+    the precise field; the message itself never contains input values.
+    """
+
+    def __init__(self, issues: tuple[tuple[str, str], ...]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in issues))
+        self.issues = issues
+
+
+def _empty_to_none(value: object) -> object:
+    # TOML has no null, and an empty environment variable usually means "not set".
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _split_list(value: object) -> object:
+    # Env vars and ``--set`` give strings: accept a JSON list or "BTCUSDT,ETHUSDT".
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError("not a valid JSON list") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_to_none)]
+Symbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_PATTERN)]
+HttpUrl = Annotated[
+    str | None,
+    BeforeValidator(_empty_to_none),
+    StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$"),
+]
+WsUrl = Annotated[
+    str | None,
+    BeforeValidator(_empty_to_none),
+    StringConstraints(pattern=r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"),
+]
+KlineInterval = Literal[
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h",
+    "6h", "8h", "12h", "1d", "3d", "1w", "1M",
+]  # fmt: skip
+
+
+class EndpointOverrides(BaseModel):
+    """Per-URL overrides of the environment's preset; unset means "use the preset"."""
+
+    model_config = _SECTION_CONFIG
+
+    spot_rest: HttpUrl = None
+    spot_ws_api: WsUrl = None
+    spot_streams: WsUrl = None
+    futures_rest: HttpUrl = None
+    futures_ws_api: WsUrl = None
+    futures_public: WsUrl = None
+    futures_market: WsUrl = None
+    futures_private: WsUrl = None
+
+
+class ExchangeSettings(BaseModel):
+    """Venue, market, credentials and client behaviour (``exchange``)."""
+
+    model_config = _SECTION_CONFIG
+
+    venue: Literal["sim", "binance"] = "sim"
+    market: MarketType = MarketType.SPOT
+    environment: Literal["mainnet", "testnet", "demo"] = "testnet"
+    endpoints: EndpointOverrides = Field(default_factory=EndpointOverrides)
+    api_key: OptionalSecret = None
+    # HMAC: the secret key. Ed25519/RSA: the PEM private key itself (or use private_key_file).
+    api_secret: OptionalSecret = None
+    key_type: Literal["hmac", "ed25519", "rsa"] = "hmac"
+    private_key_file: OptionalPath = None
+    private_key_passphrase: OptionalSecret = None
+    # NoDecode: the validator parses strings itself, so env vars may be CSV or a JSON list.
+    symbols: Annotated[
+        tuple[Symbol, ...], NoDecode, BeforeValidator(_split_list), Field(min_length=1)
+    ] = ("BTCUSDT", "ETHUSDT")
+    kline_intervals: Annotated[
+        tuple[KlineInterval, ...], NoDecode, BeforeValidator(_split_list), Field(min_length=1)
+    ] = ("1m",)
+    book_ticker: bool = True
+    recv_window_ms: int = Field(default=5000, ge=1, le=60000)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    time_sync_interval_s: float = Field(default=300.0, ge=10)
+    # Fraction of the IP's request/order budget this bot may use (several bots on one IP).
+    rate_limit_share: float = Field(default=0.8, gt=0, le=1)
+    stream_stale_after_s: float = Field(default=60.0, gt=0)
+    stream_max_age_s: float = Field(default=23 * 3600.0, gt=60, lt=24 * 3600)
+    reconnect_backoff_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_backoff_max_s: float = Field(default=30.0, gt=0)
+    listen_key_keepalive_s: float = Field(default=1800.0, ge=60, le=3000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExchangeSettings:
+        issues: list[tuple[str, str]] = []
+        seen: dict[str, int] = {}
+        for index, symbol in enumerate(self.symbols):
+            if symbol in seen:
+                issues.append((f"symbols.{index}", f"duplicate of symbols.{seen[symbol]}"))
+            else:
+                seen[symbol] = index
+        if len(set(self.kline_intervals)) != len(self.kline_intervals):
+            issues.append(("kline_intervals", "contains duplicates"))
+        if self.reconnect_backoff_max_s < self.reconnect_backoff_initial_s:
+            issues.append(
+                ("reconnect_backoff_max_s", "must be at least reconnect_backoff_initial_s")
+            )
+        if self.key_type == "hmac" and self.private_key_file is not None:
+            issues.append(
+                ("private_key_file", "only used with key_type 'ed25519' or 'rsa', not 'hmac'")
+            )
+        if (
+            self.key_type != "hmac"
+            and self.private_key_file is not None
+            and self.api_secret is not None
+        ):
+            issues.append(("private_key_file", "give the private key once: file or api_secret"))
+        if issues:
+            raise SettingsIssues(tuple(issues))
+        return self
+
+    @property
+    def has_signing_key(self) -> bool:
+        return self.api_secret is not None or self.private_key_file is not None
