@@ -18,6 +18,7 @@ import json
 import math
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,14 @@ class HealthMonitor:
         self._writing: asyncio.Future[None] | None = None
         self.trading_state: TradingState | None = None
         self.writes = 0
+        self._sections: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
+        """Include ``provider()`` under ``name`` in every heartbeat (e.g. the venue's
+        rate-limit and stream state). A provider that raises is reported, never fatal."""
+        if name in self._sections:
+            raise ValueError(f"heartbeat section {name!r} already registered")
+        self._sections[name] = provider
 
     async def on_trading_state(self, change: TradingStateChanged) -> None:
         self.trading_state = change.state
@@ -228,9 +237,19 @@ class HealthMonitor:
             "queues": queues,
             "channels": channels,
             "loop_lag_ms": loop_lag,
+            **self._extra_sections(),
             "undelivered_at_shutdown": supervisor.undelivered,
             "exit_code": int(exit_code) if exit_code is not None else None,
         }
+
+    def _extra_sections(self) -> dict[str, Any]:
+        sections: dict[str, Any] = {}
+        for name, provider in self._sections.items():
+            try:
+                sections[name] = provider()
+            except Exception as exc:  # noqa: BLE001 - a broken section must not stop heartbeats
+                sections[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        return sections
 
     def _component(
         self, record: ComponentRecord, now: float, stalled_for: dict[str, float]

@@ -8,8 +8,9 @@ message type, delivery, bound and overflow policy.
 | `market.mark.<SYMBOL>`   | MarkPrice                        | fan-out  | conflate per symbol|
 | `signal.<strategy>`      | Signal                           | fan-out  | block              |
 | `order.request`          | SubmitOrder / CancelOrder        | one-to-one | block            |
-| `order.update`           | OrderUpdated / OrderDenied       | fan-out  | block              |
-| `account.update`         | AccountUpdated                   | fan-out  | block              |
+| `order.update`           | OrderUpdated / OrderDenied /     | fan-out  | block              |
+|                          | QuickFill / AlgoOrderUpdated     |          |                    |
+| `account.update`         | AccountUpdated / BalanceChanged  | fan-out  | block              |
 | `risk.state`             | TradingStateChanged              | fan-out  | block              |
 | `system.alert`           | Alert                            | fan-out  | drop oldest        |
 | `system.control`         | ControlCommand                   | fan-out  | block              |
@@ -30,6 +31,8 @@ from app.bus.names import ANY_ONE, InvalidName, split_name, split_pattern, token
 from app.domain import (
     AccountUpdated,
     Alert,
+    AlgoOrderUpdated,
+    BalanceChanged,
     BookTicker,
     CancelOrder,
     ControlCommand,
@@ -37,10 +40,12 @@ from app.domain import (
     MarkPrice,
     OrderDenied,
     OrderUpdated,
+    QuickFill,
     Signal,
     SubmitOrder,
     TradingStateChanged,
 )
+from app.domain.account import AccountEvent
 from app.domain.orders import OrderEvent, OrderRequest
 
 T = TypeVar("T")
@@ -157,12 +162,13 @@ ORDER_REQUEST: ChannelSpec[OrderRequest] = ChannelSpec(
     CapacityClass.ORDER, "orders approved by the risk gate, to the executor",
 )  # fmt: skip
 ORDER_UPDATE: ChannelSpec[OrderEvent] = ChannelSpec(
-    "order.update", (OrderUpdated, OrderDenied), Delivery.FANOUT, Overflow.BLOCK,
-    CapacityClass.ORDER, "order state changes and risk denials",
+    "order.update", (OrderUpdated, OrderDenied, QuickFill, AlgoOrderUpdated), Delivery.FANOUT,
+    Overflow.BLOCK, CapacityClass.ORDER,
+    "order state changes, early fill notices, conditional-order states and risk denials",
 )  # fmt: skip
-ACCOUNT_UPDATE: ChannelSpec[AccountUpdated] = ChannelSpec(
-    "account.update", (AccountUpdated,), Delivery.FANOUT, Overflow.BLOCK, CapacityClass.ORDER,
-    "balances and positions",
+ACCOUNT_UPDATE: ChannelSpec[AccountEvent] = ChannelSpec(
+    "account.update", (AccountUpdated, BalanceChanged), Delivery.FANOUT, Overflow.BLOCK,
+    CapacityClass.ORDER, "balances and positions, and balance deltas from transfers",
 )  # fmt: skip
 RISK_STATE: ChannelSpec[TradingStateChanged] = ChannelSpec(
     "risk.state", (TradingStateChanged,), Delivery.FANOUT, Overflow.BLOCK, CapacityClass.DEFAULT,

@@ -1,13 +1,21 @@
 """Domain types: small immutable messages and enums, stdlib only. Everything depends on this
 package; it depends on nothing of ours."""
 
-from app.domain.account import AccountUpdated, Balance, PositionSnapshot
+from app.domain.account import (
+    AccountEvent,
+    AccountUpdated,
+    Balance,
+    BalanceChanged,
+    PositionSnapshot,
+)
 from app.domain.clock import Clock, ManualClock, SystemClock
 from app.domain.enums import (
     AlertSeverity,
     ControlAction,
+    ExecutionType,
     MarketType,
     Mode,
+    OrderOrigin,
     OrderStatus,
     OrderType,
     Side,
@@ -17,27 +25,33 @@ from app.domain.enums import (
 )
 from app.domain.market import BookTicker, Kline, MarkPrice
 from app.domain.orders import (
+    AlgoOrderUpdated,
     CancelOrder,
     Fill,
     OrderDenied,
     OrderEvent,
     OrderRequest,
     OrderUpdated,
+    QuickFill,
     SubmitOrder,
 )
 from app.domain.signals import Signal
 from app.domain.system import Alert, ControlCommand, TradingStateChanged
 
 __all__ = [
+    "AccountEvent",
     "AccountUpdated",
     "Alert",
     "AlertSeverity",
+    "AlgoOrderUpdated",
     "Balance",
+    "BalanceChanged",
     "BookTicker",
     "CancelOrder",
     "Clock",
     "ControlAction",
     "ControlCommand",
+    "ExecutionType",
     "Fill",
     "Kline",
     "ManualClock",
@@ -46,11 +60,13 @@ __all__ = [
     "Mode",
     "OrderDenied",
     "OrderEvent",
+    "OrderOrigin",
     "OrderRequest",
     "OrderStatus",
     "OrderType",
     "OrderUpdated",
     "PositionSnapshot",
+    "QuickFill",
     "Side",
     "Signal",
     "SignalAction",

@@ -37,6 +37,7 @@ class TimeInForce(StrEnum):
     IOC = "ioc"
     FOK = "fok"
     GTX = "gtx"  # post-only
+    GTD = "gtd"  # good till a date (futures)
 
 
 class OrderStatus(StrEnum):
@@ -67,6 +68,31 @@ _FINAL_STATUSES = frozenset(
         OrderStatus.EXPIRED_IN_MATCH,
     }
 )
+
+
+class ExecutionType(StrEnum):
+    """What happened to an order in one exchange event (Binance's `x`)."""
+
+    NEW = "new"
+    TRADE = "trade"
+    CANCELED = "canceled"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    TRADE_PREVENTION = "trade_prevention"  # self-trade prevention expired part of the order
+    AMENDMENT = "amendment"  # futures: price/quantity modified in place
+    CALCULATED = "calculated"  # futures: liquidation or ADL execution
+
+
+class OrderOrigin(StrEnum):
+    """Who created the order: an API client (us or anyone with a key), or the exchange itself."""
+
+    CLIENT = "client"
+    LIQUIDATION = "liquidation"  # futures client id `autoclose-...` or order type LIQUIDATION
+    ADL = "adl"  # auto-deleveraging: client id `adl_autoclose...` or legacy status NEW_ADL
+    SETTLEMENT = "settlement"  # delisting settlement: client id `settlement_autoclose-...`
+    DELIVERY = "delivery"  # delivery close-out: client id `delivery_autoclose-...`/`delivery-...`
+    INSURANCE = "insurance"  # liquidation through the insurance fund: legacy NEW_INSURANCE
 
 
 class SignalAction(StrEnum):

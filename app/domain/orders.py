@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from app.domain.enums import (
+    ExecutionType,
+    OrderOrigin,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,11 @@ OrderRequest = SubmitOrder | CancelOrder
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One trade against an order; `trade_id` is the exchange's and makes fills idempotent."""
+    """One trade against an order; `trade_id` is the exchange's and makes fills idempotent.
+
+    `client_order_id` is "" when the source does not carry it (Spot `myTrades`): correlate
+    those by `exchange_order_id`. `realized_pnl` is the futures profit booked by this trade.
+    """
 
     trade_id: int
     client_order_id: str
@@ -51,6 +62,27 @@ class Fill:
     quantity: Decimal
     fee: Decimal
     fee_asset: str
+    is_maker: bool
+    ts_ms: int
+    realized_pnl: Decimal | None = None
+    exchange_order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuickFill:
+    """An early fill notice (futures TRADE_LITE): no fee, no order state.
+
+    The complete `Fill` with the same `trade_id` follows in an `OrderUpdated`; consumers that
+    book fills must take that one and may use this only to react sooner.
+    """
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    trade_id: int
+    exchange_order_id: int
     is_maker: bool
     ts_ms: int
 
@@ -72,6 +104,40 @@ class OrderUpdated:
     exchange_order_id: int | None = None
     fill: Fill | None = None
     reason: str = ""
+    execution_type: ExecutionType | None = None  # None when not from an execution event (REST)
+    origin: OrderOrigin = OrderOrigin.CLIENT
+    reduce_only: bool = False
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoOrderUpdated:
+    """A futures conditional (algo) order's state: it waits in Binance's algo service until
+    its trigger fires, then becomes a regular order whose id is `exchange_order_id`.
+
+    `status` is Binance's algo status in lower case: new, canceled, triggering, triggered,
+    finished, rejected or expired. `client_algo_id` is the id we chose when placing it.
+    """
+
+    client_algo_id: str
+    algo_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    status: str
+    quantity: Decimal
+    ts_ms: int
+    trigger_price: Decimal | None = None
+    price: Decimal | None = None
+    reduce_only: bool = False
+    exchange_order_id: int | None = None
+    reason: str = ""
+    filled_quantity: Decimal = Decimal(0)
+    average_fill_price: Decimal | None = None
+    close_position: bool = False
+    position_side: str = "BOTH"
+    time_in_force: TimeInForce | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,4 +152,4 @@ class OrderDenied:
     client_order_id: str | None = None
 
 
-OrderEvent = OrderUpdated | OrderDenied
+OrderEvent = OrderUpdated | OrderDenied | QuickFill | AlgoOrderUpdated

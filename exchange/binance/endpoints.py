@@ -4,8 +4,9 @@ Nothing else in the client builds a host name: every URL comes from an ``Endpoin
 switching to testnet, demo, a proxy or the simulator is a configuration change only.
 
 Futures market streams are routed by path since 2025: ``/public`` carries high-frequency book
-data, ``/market`` regular market data (klines, markPrice, bookTicker...) and ``/private`` user
-data. A stream sent to the wrong route is silently never delivered, hence three separate URLs.
+data (``@bookTicker``, ``@depth``), ``/market`` the regular market data (klines, markPrice,
+trades, tickers) and ``/private`` user data. A stream sent to the wrong route is silently never
+delivered, hence three separate URLs (``exchange.binance.streams.route_for`` picks one).
 """
 
 from __future__ import annotations

@@ -1,0 +1,561 @@
+"""WsApiClient against a real Binance-shaped WebSocket API server on 127.0.0.1.
+
+The server checks every signed request the way Binance does (HMAC over the sorted, unencoded
+params), answers by id, can hold answers back, answer -1021, push events and drop the
+connection. Time is a ManualClock: request timeouts fire only when a test advances it.
+``FakeWsApi`` and ``RecordingClock`` are reused by the user-data stream tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiohttp import web
+from structlog.testing import capture_logs
+
+from app.domain.clock import ManualClock
+from app.errors import (
+    ClockSkewError,
+    FatalVenueError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    StatusUnknownError,
+    TransientError,
+)
+from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, RateLimiter
+from exchange.binance.signing import HmacSigner, ws_api_signature_payload
+from exchange.binance.timesync import ServerTime
+from exchange.binance.ws_api import WsApiClient, wait_with_clock
+from tests.exchange.loopback import TEST_API_KEY, TEST_SECRET
+
+REQUEST_TIMEOUT_S = 30.0
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+class RecordingClock(ManualClock):
+    """A ManualClock that also reports every sleep it is asked for, so a test can wait for a
+    specific timer (a backoff, a keepalive) to be armed before advancing past it."""
+
+    def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
+        super().__init__(start_ms)
+        self.sleeps: asyncio.Queue[float] = asyncio.Queue()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.put_nowait(seconds)
+        await super().sleep(seconds)
+
+    async def armed(self, seconds: float) -> None:
+        """Return once a sleep of exactly ``seconds`` has started."""
+        while await self.sleeps.get() != pytest.approx(seconds):
+            pass
+
+    async def armed_at_most(self, seconds: float) -> float:
+        """Return the first sleep started that is no longer than ``seconds``."""
+        while (asked := await self.sleeps.get()) > seconds:
+            pass
+        return asked
+
+
+def ok(frame: dict[str, Any], result: Any) -> dict[str, Any]:
+    return {"id": frame["id"], "status": 200, "result": result}
+
+
+def failed(frame: dict[str, Any], status: int, code: int, msg: str, **extra: Any) -> dict[str, Any]:
+    return {"id": frame["id"], "status": status, "error": {"code": code, "msg": msg, **extra}}
+
+
+@dataclass
+class FakeWsApi:
+    """Binance's WebSocket API as far as these tests need it."""
+
+    clock: ManualClock
+    url: str = ""
+    server_ahead_ms: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    skew_next: int = 0  # answer -1021 to this many of the next signed requests
+    subscription_ids: Any = field(default_factory=itertools.count)
+    arrivals: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    connections: asyncio.Queue[web.WebSocketResponse] = field(default_factory=asyncio.Queue)
+    closed: asyncio.Queue[web.WebSocketResponse] = field(default_factory=asyncio.Queue)
+    answered: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+
+    def methods(self) -> list[str]:
+        return [frame["method"] for frame in self.received]
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        return [frame for frame in self.received if frame["method"] == method]
+
+    async def push(self, document: Any) -> None:
+        text = document if isinstance(document, str) else json.dumps(document)
+        await self.sockets[-1].send_str(text)
+
+    async def drop(self) -> None:
+        await self.sockets[-1].close()
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        self.connections.put_nowait(ws)
+        answering: set[asyncio.Task[None]] = set()
+        try:
+            async for message in ws:
+                frame = json.loads(message.data)
+                self.received.append(frame)
+                self.arrivals.put_nowait(frame)
+                # Answered concurrently, as Binance does: a held answer blocks nothing else.
+                task = asyncio.ensure_future(self.respond(ws, frame))
+                answering.add(task)
+                task.add_done_callback(answering.discard)
+        finally:
+            for task in answering:
+                task.cancel()
+            self.closed.put_nowait(ws)
+        return ws
+
+    async def respond(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        answer = await self.answer(frame)
+        if answer is not None and not ws.closed:
+            await ws.send_str(json.dumps(answer))
+            self.answered.put_nowait(answer)
+
+    async def answer(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        params = frame.get("params", {})
+        if "signature" in params:
+            expected = hmac.new(
+                TEST_SECRET.encode(), ws_api_signature_payload(params).encode(), hashlib.sha256
+            ).hexdigest()
+            if params.get("apiKey") != TEST_API_KEY or params["signature"] != expected:
+                return failed(frame, 400, -1022, "Signature for this request is not valid.")
+            if self.skew_next > 0:
+                self.skew_next -= 1
+                return failed(
+                    frame, 400, -1021, "Timestamp for this request is outside of the recvWindow."
+                )
+        handler = self.handlers.get(frame["method"])
+        if handler is not None:
+            return await handler(frame)
+        if frame["method"] == "time":
+            return ok(frame, {"serverTime": self.clock.now_ms() + self.server_ahead_ms})
+        if frame["method"] == "userDataStream.subscribe.signature":
+            return ok(frame, {"subscriptionId": next(self.subscription_ids)})
+        return ok(frame, {"echo": {k: v for k, v in params.items() if k != "signature"}})
+
+
+@asynccontextmanager
+async def fake_ws_api(clock: ManualClock) -> AsyncIterator[FakeWsApi]:
+    server = FakeWsApi(clock)
+    app = web.Application()
+    app.router.add_get("/ws-api/v3", server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.url = f"ws://127.0.0.1:{port}/ws-api/v3"
+    try:
+        yield server
+    finally:
+        for ws in server.sockets:
+            await ws.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+def clock() -> RecordingClock:
+    return RecordingClock()
+
+
+@pytest.fixture
+async def server(clock: RecordingClock) -> AsyncIterator[FakeWsApi]:
+    async with fake_ws_api(clock) as fake:
+        yield fake
+
+
+def make_client(
+    server: FakeWsApi,
+    clock: ManualClock,
+    *,
+    on_event: Callable[[bytes | str], Awaitable[None]] | None = None,
+    limiter: RateLimiter | None = None,
+) -> WsApiClient:
+    return WsApiClient(
+        url=server.url,
+        clock=clock,
+        server_time=ServerTime(clock=clock),
+        api_key=TEST_API_KEY,
+        signer=HmacSigner(TEST_SECRET),
+        limiter=limiter,
+        recv_window_ms=5000,
+        request_timeout_s=REQUEST_TIMEOUT_S,
+        name="test_ws_api",
+        on_event=on_event,
+    )
+
+
+@asynccontextmanager
+async def running(client: WsApiClient) -> AsyncIterator[asyncio.Task[None]]:
+    """Connect and run the reader for the duration of the block, the way a stream owns it."""
+    await client.connect()
+    async with asyncio.TaskGroup() as tasks:
+        reader = tasks.create_task(client.run())
+        try:
+            yield reader
+        finally:
+            await client.close()
+
+
+# -- correlation and signing ---------------------------------------------------------------
+
+
+async def test_concurrent_requests_are_matched_by_id(server, clock) -> None:
+    release = asyncio.Event()
+    held: list[dict[str, Any]] = []
+
+    async def slow(frame: dict[str, Any]) -> dict[str, Any] | None:
+        # Hold every answer until all three asked, then answer in reverse order.
+        held.append(frame)
+        if len(held) < 3:
+            await release.wait()
+            return None
+        for earlier in reversed(held[:-1]):
+            await server.sockets[-1].send_str(json.dumps(ok(earlier, earlier["params"]["n"])))
+        release.set()
+        return ok(frame, frame["params"]["n"])
+
+    server.handlers["ticker.price"] = slow
+    client = make_client(server, clock)
+    async with running(client):
+        results = await asyncio.gather(
+            *(client.request("ticker.price", {"n": n}) for n in (1, 2, 3))
+        )
+    assert results == [1, 2, 3]
+    assert len({frame["id"] for frame in server.received}) == 3
+
+
+async def test_signed_request_carries_key_timestamp_window_and_a_valid_signature(
+    server, clock
+) -> None:
+    client = make_client(server, clock)
+    async with running(client):
+        result = await client.request(
+            "order.test", {"symbol": "BTCUSDT", "quantity": Decimal("0.010"), "price": None},
+            signed=True,
+        )  # fmt: skip
+    (frame,) = server.calls("order.test")
+    params = frame["params"]
+    assert params["apiKey"] == TEST_API_KEY
+    assert params["timestamp"] == clock.now_ms()
+    assert params["recvWindow"] == 5000
+    assert params["quantity"] == "0.010"  # Decimal as its exact string, never a float
+    assert "price" not in params  # None is left out, of the request and of the signature
+    # The server verified the signature, or it would have answered -1022 instead of echoing.
+    assert result["echo"]["symbol"] == "BTCUSDT"
+    tampered = {**params, "symbol": "ETHUSDT"}
+    expected = hmac.new(
+        TEST_SECRET.encode(), ws_api_signature_payload(tampered).encode(), hashlib.sha256
+    ).hexdigest()
+    assert expected != params["signature"]
+
+
+async def test_unsigned_request_carries_no_credentials(server, clock) -> None:
+    client = make_client(server, clock)
+    async with running(client):
+        await client.request("depth", {"symbol": "BTCUSDT", "limit": 5})
+    (frame,) = server.calls("depth")
+    assert frame["params"] == {"symbol": "BTCUSDT", "limit": 5}
+
+
+async def test_a_wrong_secret_is_refused_as_fatal(server, clock) -> None:
+    client = make_client(server, clock)
+    client._signer = HmacSigner("not-the-secret")
+    async with running(client):
+        with pytest.raises(FatalVenueError) as raised:
+            await client.request("account.status", signed=True)
+    assert raised.value.code == -1022
+
+
+async def test_signed_request_without_credentials_is_fatal_and_not_sent(server, clock) -> None:
+    client = make_client(server, clock)
+    client._api_key = None
+    async with running(client):
+        with pytest.raises(FatalVenueError):
+            await client.request("account.status", signed=True)
+    assert server.received == []
+
+
+async def test_float_params_are_refused(server, clock) -> None:
+    client = make_client(server, clock)
+    async with running(client):
+        with pytest.raises(TypeError):
+            await client.request("order.test", {"price": 0.1}, signed=True)
+    assert server.received == []
+
+
+async def test_secrets_never_reach_the_log(server, clock) -> None:
+    client = make_client(server, clock)
+    with capture_logs() as logs:
+        async with running(client):
+            await client.request("account.status", signed=True)
+    (frame,) = server.calls("account.status")
+    text = json.dumps(logs, default=str)
+    assert logs  # connect and disconnect are logged
+    assert TEST_API_KEY not in text
+    assert frame["params"]["signature"] not in text
+
+
+# -- error answers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (400, -2010, RejectedError),
+        (400, -2013, NotFoundError),
+        (400, -2015, FatalVenueError),
+        (503, -1007, StatusUnknownError),
+    ],
+)
+async def test_error_answers_become_the_right_exception(
+    server, clock, status, code, expected
+) -> None:
+    async def refuse(frame: dict[str, Any]) -> dict[str, Any]:
+        return failed(frame, status, code, "refused")
+
+    server.handlers["order.place"] = refuse
+    client = make_client(server, clock)
+    async with running(client):
+        with pytest.raises(expected) as raised:
+            await client.request("order.place", {"symbol": "BTCUSDT"}, signed=True, mutating=True)
+    assert raised.value.code == code
+    assert raised.value.endpoint == "order.place"
+
+
+async def test_an_unknown_outcome_on_a_read_is_transient(server, clock) -> None:
+    async def busy(frame: dict[str, Any]) -> dict[str, Any]:
+        return failed(frame, 503, -1007, "Timeout waiting for response from backend server.")
+
+    server.handlers["order.status"] = busy
+    client = make_client(server, clock)
+    async with running(client):
+        with pytest.raises(TransientError) as raised:
+            await client.request("order.status", signed=True)
+    assert not isinstance(raised.value, StatusUnknownError)
+
+
+async def test_429_blocks_the_shared_limiter(server, clock) -> None:
+    async def too_many(frame: dict[str, Any]) -> dict[str, Any]:
+        data = {"serverTime": clock.now_ms(), "retryAfter": clock.now_ms() + 20_000}
+        return failed(frame, 429, -1003, "Too much request weight used.", data=data)
+
+    server.handlers["order.place"] = too_many
+    limiter = RateLimiter(clock=clock, rules=DEFAULT_SPOT_RULES, name="test")
+    client = make_client(server, clock, limiter=limiter)
+    async with running(client):
+        with pytest.raises(RateLimitedError) as raised:
+            await client.request("order.place", signed=True, mutating=True)
+        assert raised.value.retry_after_s == pytest.approx(20)
+        assert limiter.blocked_for_s() == pytest.approx(20)
+        # Nothing more is sent while blocked.
+        with pytest.raises(RateLimitedError):
+            await client.request("ping")
+    assert server.methods() == ["order.place"]
+
+
+async def test_rate_limit_counts_in_answers_reach_the_limiter(server, clock) -> None:
+    async def counted(frame: dict[str, Any]) -> dict[str, Any]:
+        limits = [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": 6000, "count": 4321},
+        ]  # fmt: skip
+        return {**ok(frame, {}), "rateLimits": limits}
+
+    server.handlers["exchangeInfo"] = counted
+    limiter = RateLimiter(clock=clock, rules=DEFAULT_SPOT_RULES, name="test")
+    client = make_client(server, clock, limiter=limiter)
+    async with running(client):
+        await client.request("exchangeInfo", weight=20)
+    weight = next(
+        rule
+        for rule in limiter.snapshot()["rules"]
+        if rule["kind"] == "REQUEST_WEIGHT" and rule["window"] == "1M"
+    )
+    assert weight["used"] == 4321
+
+
+# -- clock skew ----------------------------------------------------------------------------
+
+
+async def test_minus_1021_resyncs_with_the_time_method_and_retries_once(server, clock) -> None:
+    server.server_ahead_ms = 7_000
+    server.skew_next = 1
+    client = make_client(server, clock)
+    async with running(client):
+        result = await client.request("order.place", {"symbol": "BTCUSDT"}, signed=True)
+    assert result["echo"]["symbol"] == "BTCUSDT"
+    first, second = server.calls("order.place")
+    assert server.calls("time")  # the offset was measured over the same connection
+    assert second["params"]["timestamp"] - first["params"]["timestamp"] == 7_000
+    assert first["params"]["signature"] != second["params"]["signature"]  # signed afresh
+
+
+async def test_minus_1021_uses_the_given_time_fetcher(server, clock) -> None:
+    server.skew_next = 1
+    fetched: list[int] = []
+
+    async def rest_time() -> int:
+        fetched.append(1)
+        return clock.now_ms() + 3_000
+
+    client = make_client(server, clock)
+    client._fetch_server_time_ms = rest_time
+    async with running(client):
+        await client.request("order.place", signed=True)
+    assert fetched == [1, 1, 1]  # ServerTime takes three samples
+    assert server.calls("time") == []
+    assert server.calls("order.place")[-1]["params"]["timestamp"] == clock.now_ms() + 3_000
+
+
+async def test_a_second_minus_1021_surfaces(server, clock) -> None:
+    server.skew_next = 2
+    client = make_client(server, clock)
+    async with running(client):
+        with pytest.raises(ClockSkewError):
+            await client.request("order.place", signed=True, mutating=True)
+    assert len(server.calls("order.place")) == 2
+
+
+# -- lost answers --------------------------------------------------------------------------
+
+
+async def silent(frame: dict[str, Any]) -> None:
+    return None
+
+
+@pytest.mark.parametrize(("mutating", "expected"), [(True, StatusUnknownError), (False, None)])
+async def test_no_answer_in_time(server, clock, mutating, expected) -> None:
+    server.handlers["order.place"] = silent
+    client = make_client(server, clock)
+    async with running(client):
+        request = asyncio.ensure_future(
+            client.request("order.place", {"symbol": "BTCUSDT"}, signed=True, mutating=mutating)
+        )
+        await server.arrivals.get()
+        await clock.armed(REQUEST_TIMEOUT_S)
+        clock.advance(REQUEST_TIMEOUT_S - 1)
+        await asyncio.sleep(0)
+        assert not request.done()
+        clock.advance(1)
+        with pytest.raises(TransientError if expected is None else expected) as raised:
+            await request
+        if expected is None:
+            assert not isinstance(raised.value, StatusUnknownError)
+        assert client.snapshot()["pending"] == 0
+
+
+@pytest.mark.parametrize(("mutating", "expected"), [(True, StatusUnknownError), (False, None)])
+async def test_a_dropped_connection_fails_pending_requests(
+    server, clock, mutating, expected
+) -> None:
+    async def drop(frame: dict[str, Any]) -> None:
+        await server.drop()
+
+    server.handlers["order.place"] = drop
+    client = make_client(server, clock)
+    async with running(client) as reader:
+        with pytest.raises(TransientError if expected is None else expected) as raised:
+            await client.request("order.place", signed=True, mutating=mutating)
+        await reader  # the reader returns once the connection is gone
+        if expected is None:
+            assert not isinstance(raised.value, StatusUnknownError)
+        assert not client.connected
+        with pytest.raises(TransientError):
+            await client.request("ping")
+    assert server.methods() == ["order.place"]
+
+
+async def test_connect_failure_is_transient(clock) -> None:
+    async with fake_ws_api(clock) as fake:
+        url = fake.url
+    client = WsApiClient(
+        url=url,
+        clock=clock,
+        server_time=ServerTime(clock=clock),
+        api_key=None,
+        signer=None,
+        limiter=None,
+        recv_window_ms=5000,
+        request_timeout_s=REQUEST_TIMEOUT_S,
+        name="test",
+    )
+    try:
+        with pytest.raises(TransientError, match="cannot connect"):
+            await client.connect()
+    finally:
+        await client.close()
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+async def test_frames_without_an_id_go_to_on_event_in_order(server, clock) -> None:
+    events: asyncio.Queue[bytes | str] = asyncio.Queue()
+
+    async def on_event(raw: bytes | str) -> None:
+        events.put_nowait(raw)
+
+    client = make_client(server, clock, on_event=on_event)
+    first = {"subscriptionId": 0, "event": {"e": "balanceUpdate", "E": 1, "a": "BTC", "d": "1"}}
+    async with running(client):
+        await client.request("ping")  # the connection is up on the server side too
+        await server.push(first)
+        await server.push('{"subscriptionId":0,"event":{"e":"eventStreamTerminated","E":2}}')
+        assert json.loads(await events.get()) == first
+        assert json.loads(await events.get())["event"]["e"] == "eventStreamTerminated"
+    assert client.snapshot()["events"] == 2
+
+
+async def test_an_exception_in_on_event_ends_run_and_fails_pending(server, clock) -> None:
+    async def broken(raw: bytes | str) -> None:
+        raise RuntimeError("downstream bug")
+
+    server.handlers["order.place"] = silent
+    client = make_client(server, clock, on_event=broken)
+    await client.connect()
+    reader = asyncio.ensure_future(client.run())
+    request = asyncio.ensure_future(client.request("order.place", signed=True, mutating=True))
+    await server.arrivals.get()
+    await server.push({"subscriptionId": 0, "event": {"e": "outboundAccountPosition"}})
+    with pytest.raises(RuntimeError, match="downstream bug"):
+        await reader
+    with pytest.raises(StatusUnknownError):
+        await request
+    await client.close()
+
+
+async def test_wait_with_clock_returns_the_result_or_times_out(clock) -> None:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.ensure_future(wait_with_clock(clock, future, 5))
+    await clock.armed(5)
+    future.set_result(7)
+    assert await waiting == 7
+    never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.ensure_future(wait_with_clock(clock, never, 5))
+    await clock.armed(5)
+    clock.advance(5)
+    with pytest.raises(TimeoutError):
+        await waiting
+    assert never.cancelled()
