@@ -112,7 +112,7 @@ def _load(args: argparse.Namespace, stderr: TextIO) -> Settings | None:
 
 
 def _cmd_run(args: argparse.Namespace, stderr: TextIO) -> int:
-    from app.wiring import UnsupportedMode, build_daemon  # the heavy imports only for `run`
+    from app.wiring import StartupConfigError, build_daemon  # the heavy imports only for `run`
 
     settings = _load(args, stderr)
     if settings is None:
@@ -128,7 +128,7 @@ def _cmd_run(args: argparse.Namespace, stderr: TextIO) -> int:
     )
     try:
         daemon = build_daemon(settings)
-    except UnsupportedMode as exc:
+    except StartupConfigError as exc:
         print(f"tradebus: {exc}", file=stderr)
         return ExitCode.CONFIG_ERROR
     log.info("daemon_starting", version=__version__)

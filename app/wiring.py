@@ -9,7 +9,8 @@ as they land, each at its pipeline stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -17,17 +18,23 @@ from app import __version__
 from app.alerts import AlertLogger, SlackWebhook
 from app.bus import RISK_STATE, SYSTEM_ALERT, Bus, CapacityClass
 from app.domain import AlertSeverity, Clock, Mode, SystemClock
+from app.errors import FatalVenueError
 from app.health import HealthMonitor, HealthOptions, LoopLagMonitor
 from app.redaction import REDACTOR, Redactor
 from app.runtime import ComponentSpec, ExitCode, RuntimeOptions, Stage, Supervisor
 from app.systemd import SystemdNotifier
+from app.venue import build_binance_venue
 from config import Settings
 from config.environment import systemd_notify_socket, systemd_watchdog_usec
 
 log = structlog.get_logger("app.wiring")
 
 
-class UnsupportedMode(Exception):
+class StartupConfigError(Exception):
+    """The settings passed validation but cannot be assembled (exit code 2, like bad config)."""
+
+
+class UnsupportedMode(StartupConfigError):
     pass
 
 
@@ -38,9 +45,15 @@ class Daemon:
     supervisor: Supervisor
     health: HealthMonitor
     notifier: SystemdNotifier
+    # Released after every component stopped (HTTP sessions of the venue clients).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def run(self, *, install_signal_handlers: bool = True) -> ExitCode:
-        code = await self.supervisor.run(install_signal_handlers=install_signal_handlers)
+        try:
+            code = await self.supervisor.run(install_signal_handlers=install_signal_handlers)
+        finally:
+            for close in self.closers:
+                await close()
         try:
             # The last word: phase "stopped" and the exit code, so `tradebus status` and
             # whoever restarts the service can see how it ended.
@@ -143,6 +156,11 @@ def build_daemon(
         redactor=redactor,
         notifier=notifier,
     )
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if settings.exchange.venue == "binance":
+        closers.append(
+            _wire_binance(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
+        )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(
         ComponentSpec(
@@ -159,4 +177,41 @@ def build_daemon(
     supervisor.on_running(notifier.ready)
     supervisor.on_stopping(notifier.stopping)
     supervisor.on_stopping(health.beat)
-    return Daemon(settings, bus, supervisor, health, notifier)
+    return Daemon(settings, bus, supervisor, health, notifier, closers)
+
+
+def _wire_binance(
+    settings: Settings, *, bus: Bus, clock: Clock, supervisor: Supervisor, health: HealthMonitor
+) -> Callable[[], Awaitable[None]]:
+    """Market feed (and in live mode the user-data feed) from Binance, plus clock sync.
+    Returns what releases the venue's connections once the daemon stopped."""
+    try:
+        venue = build_binance_venue(settings.exchange, mode=settings.mode, bus=bus, clock=clock)
+    except (ValueError, FatalVenueError) as exc:
+        raise StartupConfigError(str(exc)) from None
+    supervisor.add(
+        ComponentSpec(
+            "market_feed",
+            Stage.FEED,
+            start=venue.prepare,
+            run=venue.run_market_streams,
+            restartable=True,
+            progress=lambda: venue.market_publisher.published,
+        )
+    )
+    supervisor.add(
+        ComponentSpec("clock_sync", Stage.FEED, run=venue.run_clock_sync, restartable=True)
+    )
+    user_stream, user_publisher = venue.user_stream, venue.user_publisher
+    if user_stream is not None and user_publisher is not None:
+        supervisor.add(
+            ComponentSpec(
+                "user_feed",
+                Stage.FEED,
+                run=user_stream.run,
+                restartable=True,
+                progress=lambda: user_publisher.published,
+            )
+        )
+    health.add_section("venue", venue.snapshot)
+    return venue.close
