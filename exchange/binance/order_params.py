@@ -88,6 +88,8 @@ def spot_order_params(order: SubmitOrder) -> Pairs:
         raise UnsupportedOrder("spot orders cannot be reduce-only")
     if order.time_in_force is TimeInForce.GTX:
         raise UnsupportedOrder("spot post-only is order type limit_maker, not time in force gtx")
+    if order.time_in_force is TimeInForce.GTD:
+        raise UnsupportedOrder("spot has no gtd time in force (only gtc, ioc, fok)")
     pairs: Pairs = [
         ("symbol", order.symbol),
         ("side", _side(order.side)),
@@ -110,6 +112,12 @@ def spot_order_params(order: SubmitOrder) -> Pairs:
     return pairs
 
 
+def _refuse_gtd(order: SubmitOrder) -> None:
+    # Binance needs goodTillDate with GTD, and SubmitOrder carries no expiry yet.
+    if order.time_in_force is TimeInForce.GTD:
+        raise UnsupportedOrder("gtd orders need an expiry time, which orders cannot carry yet")
+
+
 def is_futures_algo(order: SubmitOrder) -> bool:
     return order.order_type in FUTURES_ALGO_TYPES
 
@@ -125,6 +133,7 @@ def futures_order_params(order: SubmitOrder) -> Pairs:
         raise UnsupportedOrder(
             f"futures has no {order.order_type.value} orders (post-only is limit + gtx)"
         )
+    _refuse_gtd(order)
     pairs: Pairs = [
         ("symbol", order.symbol),
         ("side", _side(order.side)),
@@ -154,6 +163,7 @@ def futures_algo_order_params(order: SubmitOrder) -> Pairs:
     if order.order_type is OrderType.TRAILING_STOP_MARKET:
         # Binance needs a callbackRate, which SubmitOrder does not carry yet.
         raise UnsupportedOrder("trailing_stop_market needs a callback rate: not supported yet")
+    _refuse_gtd(order)
     pairs: Pairs = [
         ("algoType", "CONDITIONAL"),
         ("symbol", order.symbol),

@@ -1,8 +1,10 @@
-"""Binance market data, WebSocket stream frames and market REST responses, into domain types.
+"""Binance market-data WebSocket stream frames → domain types.
 
 Every function here either returns domain values (``Kline``, ``BookTicker``, ``MarkPrice``) or
 small records defined below, or raises ``MalformedFrame``; no other exception escapes. Decimals
 are built from Binance's JSON strings, never through float, and NaN or infinity is refused.
+The market REST parsers live in ``parse_market_rest`` and are re-exported here, so this module
+remains the one import for market data.
 
 Stream frames come combined (``{"stream": "btcusdt@kline_1m", "data": {...}}``) or raw (the
 event alone). ``MarketFrame.stream`` is the combined stream name as sent; for a raw frame it is
@@ -17,7 +19,6 @@ Rules taken from Binance and kept here rather than in callers:
 - A funding rate sent as "" (symbols without funding, e.g. delivery contracts) reads as 0.
 - ``serverShutdown`` (spot streams and WS API) means: reconnect now. It is honoured even
   without its ``E`` timestamp (``ts_ms`` 0), because dropping it would be worse.
-- REST klines: ``closed`` is ``close_time_ms < now_ms``; the last row is usually the open bar.
 
 Combined kline, bookTicker and markPrice frames take a fast path picked from the first bytes
 (the stream name); any failure there re-runs the general path, which alone reports errors, so
@@ -29,12 +30,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import msgspec
+from typing import TYPE_CHECKING, Any
 
 from app.domain.market import BookTicker, Kline, MarkPrice
 from exchange.binance import wire_market as wire
+from exchange.binance.parse_market_common import (
+    DECODE_ERRORS,
+    ZERO,
+    MalformedFrame,
+    malformed,
+    new_book_ticker,
+    new_kline,
+    new_mark_price,
+)
+from exchange.binance.parse_market_rest import (
+    FundingInfo,
+    parse_funding_info,
+    parse_premium_index,
+    parse_rest_book_ticker,
+    parse_rest_klines,
+    parse_server_time,
+)
 from exchange.binance.wire_market import (
     DECIMALS,
     KLINE_INTERVALS,
@@ -61,15 +77,6 @@ __all__ = [
     "parse_server_time",
     "stream_names",
 ]
-
-R = TypeVar("R")
-
-EXCERPT_CHARS = 120
-ZERO = Decimal(0)
-
-
-class MalformedFrame(ValueError):
-    """A frame or REST body that is not a valid instance of a kind we consume."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,45 +115,10 @@ class MarketFrame:
     message: MarketMessage
 
 
-@dataclass(frozen=True, slots=True)
-class FundingInfo:
-    """A symbol whose funding differs from the defaults. Symbols absent from
-    /fapi/v1/fundingInfo use Binance's defaults (8 h interval); the caller applies them."""
-
-    symbol: str
-    interval_hours: int
-    adjusted_cap: Decimal
-    adjusted_floor: Decimal
-
-
 if TYPE_CHECKING:
-    _new_kline = Kline
-    _new_book_ticker = BookTicker
-    _new_mark_price = MarkPrice
     _new_frame = MarketFrame
 else:
-    _new_kline = frozen_builder(Kline)
-    _new_book_ticker = frozen_builder(BookTicker)
-    _new_mark_price = frozen_builder(MarkPrice)
     _new_frame = frozen_builder(MarketFrame)
-
-# What a malformed payload can raise inside msgspec, Decimal and our own checks.
-_DECODE_ERRORS = (msgspec.MsgspecError, ArithmeticError, ValueError, TypeError, RecursionError)
-
-
-def _excerpt(payload: object) -> str:
-    if isinstance(payload, bytes | bytearray | memoryview | msgspec.Raw):
-        text = bytes(memoryview(payload)[: EXCERPT_CHARS + 1]).decode("utf-8", "replace")
-    else:
-        text = str(payload)[: EXCERPT_CHARS + 1]
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
-
-
-def _malformed(where: str, problem: object, payload: object) -> MalformedFrame:
-    return MalformedFrame(f"{where}: {str(problem)[:200]} in {_excerpt(payload)}")
-
-
-# --- stream frames -------------------------------------------------------------------------
 
 
 def _kline_frame(event: wire.KlineEvent, stream: str | None) -> MarketFrame:
@@ -155,7 +127,7 @@ def _kline_frame(event: wire.KlineEvent, stream: str | None) -> MarketFrame:
     volume, quote_volume = Decimal(k.volume), Decimal(k.quote_volume)
     if not (volume.is_finite() and quote_volume.is_finite()):
         raise ValueError("volume is not a finite number")
-    kline = _new_kline(
+    kline = new_kline(
         k.symbol,
         k.interval,
         k.open_time_ms,
@@ -179,7 +151,7 @@ def _book_ticker_frame(event: wire.BookTickerEvent, stream: str | None) -> Marke
     bid_quantity, ask_quantity = Decimal(event.bid_quantity), Decimal(event.ask_quantity)
     if not (bid_quantity.is_finite() and ask_quantity.is_finite()):
         raise ValueError("quantity is not a finite number")
-    ticker = _new_book_ticker(
+    ticker = new_book_ticker(
         event.symbol,
         d[event.bid_price],
         bid_quantity,
@@ -195,7 +167,7 @@ def _book_ticker_frame(event: wire.BookTickerEvent, stream: str | None) -> Marke
 
 def _mark_price_frame(event: wire.MarkPriceEvent, stream: str | None) -> MarketFrame:
     rate = event.funding_rate  # repeats for hours, unlike the prices
-    mark = _new_mark_price(
+    mark = new_mark_price(
         event.symbol,
         strict_decimal(event.mark_price),
         strict_decimal(event.index_price),
@@ -254,7 +226,7 @@ def decode_market_frame(raw: bytes | str) -> MarketFrame:
     if fast is not None:
         try:
             frame = fast(raw)
-        except _DECODE_ERRORS:
+        except DECODE_ERRORS:
             frame = None  # the general path below finds and reports the problem
         if frame is not None:
             return frame
@@ -262,8 +234,8 @@ def decode_market_frame(raw: bytes | str) -> MarketFrame:
         return _decode_general(raw)
     except MalformedFrame:
         raise
-    except _DECODE_ERRORS as exc:
-        raise _malformed("frame", exc, raw) from exc
+    except DECODE_ERRORS as exc:
+        raise malformed("frame", exc, raw) from exc
 
 
 def _decode_general(raw: bytes | str) -> MarketFrame:
@@ -272,11 +244,11 @@ def _decode_general(raw: bytes | str) -> MarketFrame:
     if outer.stream is not UNSET:
         stream = outer.stream
         if not isinstance(stream, str) or not outer.data:
-            raise _malformed("frame", "combined frame needs a string stream and data", raw)
+            raise malformed("frame", "combined frame needs a string stream and data", raw)
         try:
             inner = wire.PROBE.decode(outer.data)
-        except _DECODE_ERRORS as exc:
-            raise _malformed(stream, f"data: {exc}", raw) from exc
+        except DECODE_ERRORS as exc:
+            raise malformed(stream, f"data: {exc}", raw) from exc
         return _decode_event(outer.data, inner, stream)
     if outer.event and outer.e is UNSET:  # WS-API envelope: {"subscriptionId": .., "event": {..}}
         return _decode_event(outer.event, wire.PROBE.decode(outer.event), None)
@@ -296,7 +268,7 @@ def _decode_event(payload: Any, probe: wire.Probe, stream: str | None) -> Market
             channel = stream.partition("@")[2] if stream else ""
             return _new_frame(stream or "", UnknownEvent(channel))
     if not isinstance(kind, str):
-        raise _malformed(stream or "frame", "event type `e` is not a string", payload)
+        raise malformed(stream or "frame", "event type `e` is not a string", payload)
     symbol = probe.s if isinstance(probe.s, str) else "?"
     where = f"{stream or symbol}: {kind}"
     try:
@@ -309,8 +281,8 @@ def _decode_event(payload: Any, probe: wire.Probe, stream: str | None) -> Market
         if kind == "serverShutdown":
             shutdown = wire.SERVER_SHUTDOWN_EVENT.decode(payload)
             return _new_frame(stream or "", ServerShutdown(shutdown.event_time_ms))
-    except _DECODE_ERRORS as exc:
-        raise _malformed(where, exc, payload) from exc
+    except DECODE_ERRORS as exc:
+        raise malformed(where, exc, payload) from exc
     return _new_frame(stream or "", UnknownEvent(kind))
 
 
@@ -319,125 +291,19 @@ def _control_reply(probe: wire.Probe, raw: bytes | str) -> ControlReply:
     if request_id is not None and (
         isinstance(request_id, bool) or not isinstance(request_id, int | str)
     ):
-        raise _malformed("control reply", "id is neither an integer nor a string", raw)
+        raise malformed("control reply", "id is neither an integer nor a string", raw)
     error = probe.error
     if error is UNSET or error is None:
         code, message = probe.code, probe.msg
     elif isinstance(error, dict):
         code, message = error.get("code", UNSET), error.get("msg", UNSET)
     else:
-        raise _malformed("control reply", "error is not an object", raw)
+        raise malformed("control reply", "error is not an object", raw)
     code = None if code is UNSET or code is None else code
     message = None if message is UNSET or message is None else message
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-        raise _malformed("control reply", "error code is not an integer", raw)
+        raise malformed("control reply", "error code is not an integer", raw)
     if message is not None and not isinstance(message, str):
-        raise _malformed("control reply", "error msg is not a string", raw)
+        raise malformed("control reply", "error msg is not a string", raw)
     result = None if probe.result is UNSET else probe.result
     return ControlReply(request_id, result, code, message)
-
-
-# --- REST ----------------------------------------------------------------------------------
-
-
-def _rest(endpoint: str, payload: bytes | str, convert: Callable[[], R]) -> R:
-    try:
-        return convert()
-    except _DECODE_ERRORS as exc:
-        raise _malformed(endpoint, exc, payload) from exc
-
-
-def parse_rest_klines(
-    payload: bytes | str, *, symbol: str, interval: str, now_ms: int
-) -> list[Kline]:
-    """GET /api/v3/klines or /fapi/v1/klines; a row is closed once its close time has passed."""
-
-    def convert() -> list[Kline]:
-        d = strict_decimal  # history does not repeat: keep it out of the stream cache
-        return [
-            _new_kline(
-                symbol,
-                interval,
-                row.open_time_ms,
-                row.close_time_ms,
-                d(row.open),
-                d(row.high),
-                d(row.low),
-                d(row.close),
-                d(row.volume),
-                d(row.quote_volume),
-                row.trades,
-                row.close_time_ms < now_ms,
-            )
-            for row in wire.REST_KLINES.decode(payload)
-        ]
-
-    return _rest(f"klines {symbol} {interval}", payload, convert)
-
-
-def parse_premium_index(payload: bytes | str, *, now_ms: int | None = None) -> list[MarkPrice]:
-    """GET /fapi/v1/premiumIndex, one object (``symbol`` given) or a list. ``ts_ms`` is the
-    response's ``time``, else ``now_ms``, else 0; a "" funding rate reads as 0."""
-
-    def convert() -> list[MarkPrice]:
-        decoded = wire.PREMIUM_INDEX.decode(payload)
-        rows = decoded if isinstance(decoded, list) else [decoded]
-        return [
-            _new_mark_price(
-                row.symbol,
-                strict_decimal(row.mark_price),
-                strict_decimal(row.index_price),
-                strict_decimal(row.funding_rate) if row.funding_rate else ZERO,
-                row.next_funding_time_ms,
-                row.time_ms or now_ms or 0,
-            )
-            for row in rows
-        ]
-
-    return _rest("premiumIndex", payload, convert)
-
-
-def parse_funding_info(payload: bytes | str) -> dict[str, FundingInfo]:
-    """GET /fapi/v1/fundingInfo, by symbol. Binance lists only symbols whose cap, floor or
-    interval was adjusted; for the others the caller applies the defaults (8 h interval)."""
-
-    def convert() -> dict[str, FundingInfo]:
-        return {
-            row.symbol: FundingInfo(
-                row.symbol,
-                row.interval_hours,
-                strict_decimal(row.adjusted_cap),
-                strict_decimal(row.adjusted_floor),
-            )
-            for row in wire.FUNDING_INFO.decode(payload)
-        }
-
-    return _rest("fundingInfo", payload, convert)
-
-
-def parse_server_time(payload: bytes | str) -> int:
-    """GET /api/v3/time or /fapi/v1/time: the server's clock in epoch milliseconds."""
-    return _rest("time", payload, lambda: wire.SERVER_TIME.decode(payload).server_time_ms)
-
-
-def parse_rest_book_ticker(payload: bytes | str) -> list[BookTicker]:
-    """GET /api/v3/ticker/bookTicker or /fapi/v1/ticker/bookTicker, object or list. Spot sends
-    no time and no update id: both read as 0."""
-
-    def convert() -> list[BookTicker]:
-        decoded = wire.REST_BOOK_TICKER.decode(payload)
-        rows = decoded if isinstance(decoded, list) else [decoded]
-        return [
-            _new_book_ticker(
-                row.symbol,
-                strict_decimal(row.bid_price),
-                strict_decimal(row.bid_quantity),
-                strict_decimal(row.ask_price),
-                strict_decimal(row.ask_quantity),
-                row.time_ms,
-                row.update_id,
-            )
-            for row in rows
-        ]
-
-    return _rest("bookTicker", payload, convert)

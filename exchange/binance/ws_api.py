@@ -67,33 +67,30 @@ async def wait_with_clock(clock: Clock, awaitable: Awaitable[T], timeout_s: floa
 
     Raises ``TimeoutError`` (and cancels the awaitable) when the clock runs out first, so a
     ``ManualClock`` drives timeouts in tests exactly as real time does in production.
+
+    The awaitable runs in the caller's own task under ``asyncio.timeout``; the only extra task
+    is an alarm, owned by a task group here, that sleeps on ``clock`` and then moves the
+    deadline to "now". A cancelled awaitable unwinds in the caller before ``TimeoutError`` is
+    raised, so nothing is left running once this returns.
     """
-    outcome: list[T] = []
-    failure: list[Exception] = []
-    timed_out = False
-
-    async def work() -> None:
+    failure: Exception | None = None
+    async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as group:
+        alarm = group.create_task(_expire_after(clock, timeout_s, deadline))
         try:
-            outcome.append(await awaitable)
+            return await awaitable
         except Exception as error:  # noqa: BLE001 - re-raised below, outside the task group
-            failure.append(error)
+            # Raised inside the group it would come out wrapped in an ExceptionGroup.
+            failure = error
+        finally:
+            alarm.cancel()
+    # Only a failure gets here: a result returned above and an expiry raised TimeoutError.
+    assert failure is not None
+    raise failure
 
-    async def expire(job: asyncio.Task[None]) -> None:
-        nonlocal timed_out
-        await clock.sleep(timeout_s)
-        timed_out = True
-        job.cancel()
 
-    # A task group owns both tasks, so a cancelled caller cancels them too.
-    async with asyncio.TaskGroup() as group:
-        job = group.create_task(work())
-        timer = group.create_task(expire(job))
-        job.add_done_callback(lambda _: timer.cancel())
-    if failure:
-        raise failure[0]
-    if timed_out and not outcome:
-        raise TimeoutError
-    return outcome[0]
+async def _expire_after(clock: Clock, timeout_s: float, deadline: asyncio.Timeout) -> None:
+    await clock.sleep(timeout_s)
+    deadline.reschedule(asyncio.get_running_loop().time())
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """The Spot and USDⓈ-M user-data streams against real local servers on 127.0.0.1.
 
-Spot runs against the fake WebSocket API of ``test_ws_api`` (signatures verified server-side);
+Spot runs against the fake WebSocket API of ``fake_ws_api`` (signatures verified server-side);
 futures against a small fake with the listenKey REST endpoints and a ``/private/ws`` route.
 All timers (backoff, keepalive, max age, request timeouts) run on a RecordingClock: a test
 waits until the timer it wants is armed, then advances past it. Nothing sleeps in real time.
@@ -31,8 +31,8 @@ from exchange.binance.timesync import ServerTime
 from exchange.binance.user_data import Backoff, mask_secret
 from exchange.binance.user_data_futures import FuturesUserDataStream, listen_key_stream_url
 from exchange.binance.user_data_spot import SUBSCRIBE_METHOD, SpotUserDataStream
+from tests.exchange.fake_ws_api import FakeWsApi, RecordingClock, failed, fake_ws_api
 from tests.exchange.loopback import TEST_API_KEY, TEST_SECRET
-from tests.exchange.test_ws_api import FakeWsApi, RecordingClock, failed, fake_ws_api
 
 BACKOFF_MAX_S = 4.0
 MAX_AGE_S = 5_000.0
@@ -167,7 +167,23 @@ async def subscribed(server: FakeWsApi) -> int:
             return int(result["subscriptionId"])
 
 
-async def test_spot_delivers_its_own_events_decoded(ws_api, clock, downstream) -> None:
+async def serving(server: FakeWsApi, downstream: Downstream) -> int:
+    """The id of the next subscription, once the stream itself has taken its answer in.
+
+    ``subscribed`` only proves the answer is on the wire; the client may not have read it yet,
+    so its request timer is still armed and a big clock jump would expire it. An event pushed
+    after the answer reaches downstream only once the subscribe request has completed.
+    """
+    subscription = await subscribed(server)
+    await server.push({"subscriptionId": subscription, "event": report("barrier")})
+    (barrier,) = await downstream.events.get()
+    assert barrier.client_order_id == "barrier"
+    return subscription
+
+
+async def test_spot_delivers_its_own_events_decoded(
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
+) -> None:
     stream = spot_stream(ws_api, clock, downstream)
     async with running(stream):
         subscription = await subscribed(ws_api)
@@ -189,7 +205,7 @@ async def test_spot_delivers_its_own_events_decoded(ws_api, clock, downstream) -
 
 
 async def test_spot_recorded_trade_report_arrives_with_its_fill(
-    ws_api, clock, downstream, binance_fixtures: Path
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream, binance_fixtures: Path
 ) -> None:
     recorded = json.loads(
         (binance_fixtures / "ws" / "ws_spot_execution_report_trade.json").read_text()
@@ -205,7 +221,7 @@ async def test_spot_recorded_trade_report_arrives_with_its_fill(
 
 
 async def test_spot_stream_terminated_resubscribes_on_the_same_connection(
-    ws_api, clock, downstream
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
 ) -> None:
     stream = spot_stream(ws_api, clock, downstream)
     async with running(stream):
@@ -227,7 +243,7 @@ async def test_spot_stream_terminated_resubscribes_on_the_same_connection(
 
 
 async def test_spot_disconnect_reconnects_resubscribes_and_asks_for_a_resync(
-    ws_api, clock, downstream
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
 ) -> None:
     stream = spot_stream(ws_api, clock, downstream)
     async with running(stream):
@@ -247,7 +263,9 @@ async def test_spot_disconnect_reconnects_resubscribes_and_asks_for_a_resync(
     assert (snapshot["reconnects"], snapshot["subscriptions"]) == (1, 2)
 
 
-async def test_spot_server_shutdown_moves_to_a_new_connection(ws_api, clock, downstream) -> None:
+async def test_spot_server_shutdown_moves_to_a_new_connection(
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
+) -> None:
     stream = spot_stream(ws_api, clock, downstream)
     async with running(stream):
         await subscribed(ws_api)
@@ -260,20 +278,32 @@ async def test_spot_server_shutdown_moves_to_a_new_connection(ws_api, clock, dow
     assert len(ws_api.sockets) == 2
 
 
-async def test_spot_reconnects_before_the_24h_cut(ws_api, clock, downstream) -> None:
+async def test_spot_reconnects_before_the_24h_cut(
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
+) -> None:
     stream = spot_stream(ws_api, clock, downstream)
     async with running(stream):
-        await subscribed(ws_api)
+        # Jumping MAX_AGE_S also jumps the subscribe request's 30 s timeout: it must be over.
+        await serving(ws_api, downstream)
         await clock.armed(MAX_AGE_S)
-        clock.advance(MAX_AGE_S)
+        clock.advance(MAX_AGE_S - 1)
+        await settle()
+        assert ws_api.closed.empty()  # not a moment early
+        clock.advance(1)
+        await ws_api.closed.get()  # we closed the old connection ourselves
         await reconnect_after_backoff(clock)
         await subscribed(ws_api)
         reason = await downstream.resyncs.get()
+        snapshot = stream.snapshot()
     assert "max_age" in reason
     assert len(ws_api.sockets) == 2
+    assert (snapshot["reconnects"], snapshot["subscriptions"]) == (1, 2)
+    assert snapshot["last_error"] is None  # rotated on schedule, not after a failure
 
 
-async def test_spot_malformed_events_are_counted_and_logged_once(ws_api, clock, downstream) -> None:
+async def test_spot_malformed_events_are_counted_and_logged_once(
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
+) -> None:
     stream = spot_stream(ws_api, clock, downstream)
     with capture_logs() as logs:
         async with running(stream):
@@ -290,7 +320,7 @@ async def test_spot_malformed_events_are_counted_and_logged_once(ws_api, clock, 
 
 
 async def test_spot_transient_subscribe_failure_retries_without_a_resync(
-    ws_api, clock, downstream
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
 ) -> None:
     refusals = iter([True])
 
@@ -312,7 +342,9 @@ async def test_spot_transient_subscribe_failure_retries_without_a_resync(
     assert "-1008" in snapshot["last_error"]
 
 
-async def test_spot_bad_credentials_end_the_stream(ws_api, clock, downstream) -> None:
+async def test_spot_bad_credentials_end_the_stream(
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
+) -> None:
     async def refuse(frame: dict[str, Any]) -> dict[str, Any]:
         return failed(frame, 401, -2015, "Invalid API-key, IP, or permissions for action.")
 
@@ -322,7 +354,9 @@ async def test_spot_bad_credentials_end_the_stream(ws_api, clock, downstream) ->
         await stream.run()
 
 
-async def test_spot_downstream_exception_propagates(ws_api, clock, downstream) -> None:
+async def test_spot_downstream_exception_propagates(
+    ws_api: FakeWsApi, clock: RecordingClock, downstream: Downstream
+) -> None:
     async def broken(events: tuple[Any, ...]) -> None:
         raise RuntimeError("executor bug")
 
@@ -416,7 +450,9 @@ async def futures_server() -> AsyncIterator[FakeFutures]:
 
 
 @pytest.fixture
-async def futures_client(futures_server, clock) -> AsyncIterator[FuturesClient]:
+async def futures_client(
+    futures_server: FakeFutures, clock: RecordingClock
+) -> AsyncIterator[FuturesClient]:
     transport = RestTransport(
         base_url=futures_server.base_url,
         server_time_path="/fapi/v1/time",
@@ -455,7 +491,10 @@ def futures_stream(
 
 
 async def test_futures_delivers_events_and_keeps_the_key_alive_on_time(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     async with running(stream):
@@ -480,7 +519,10 @@ async def test_futures_delivers_events_and_keeps_the_key_alive_on_time(
 
 
 async def test_futures_minus_1125_on_keepalive_makes_a_new_key_and_reconnects(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     async with running(stream):
@@ -502,7 +544,10 @@ async def test_futures_minus_1125_on_keepalive_makes_a_new_key_and_reconnects(
 
 
 async def test_futures_listen_key_expired_event_makes_a_new_key(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     async with running(stream):
@@ -520,7 +565,10 @@ async def test_futures_listen_key_expired_event_makes_a_new_key(
 
 
 async def test_futures_disconnect_reconnects_with_the_same_live_key(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     async with running(stream):
@@ -537,7 +585,10 @@ async def test_futures_disconnect_reconnects_with_the_same_live_key(
 
 
 async def test_futures_cancellation_closes_the_key(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     task = asyncio.ensure_future(stream.run())
@@ -551,7 +602,10 @@ async def test_futures_cancellation_closes_the_key(
 
 
 async def test_futures_a_hanging_close_does_not_block_shutdown(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     futures_server.close_hangs = True
     stream = futures_stream(futures_server, futures_client, clock, downstream, close_timeout_s=0.05)
@@ -564,7 +618,10 @@ async def test_futures_a_hanging_close_does_not_block_shutdown(
 
 
 async def test_futures_malformed_event_is_counted_and_the_stream_goes_on(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     async with running(stream):
@@ -578,7 +635,10 @@ async def test_futures_malformed_event_is_counted_and_the_stream_goes_on(
 
 
 async def test_futures_key_never_appears_in_snapshot_or_logs(
-    futures_server, futures_client, clock, downstream
+    futures_server: FakeFutures,
+    futures_client: FuturesClient,
+    clock: RecordingClock,
+    downstream: Downstream,
 ) -> None:
     stream = futures_stream(futures_server, futures_client, clock, downstream)
     with capture_logs() as logs:

@@ -1,9 +1,8 @@
 """WsApiClient against a real Binance-shaped WebSocket API server on 127.0.0.1.
 
-The server checks every signed request the way Binance does (HMAC over the sorted, unencoded
-params), answers by id, can hold answers back, answer -1021, push events and drop the
-connection. Time is a ManualClock: request timeouts fire only when a test advances it.
-``FakeWsApi`` and ``RecordingClock`` are reused by the user-data stream tests.
+The server (``tests.exchange.fake_ws_api``) checks every signed request the way Binance does,
+answers by id, can hold answers back, answer -1021, push events and drop the connection. Time
+is a ManualClock: request timeouts fire only when a test advances it.
 """
 
 from __future__ import annotations
@@ -11,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import web
 from structlog.testing import capture_logs
 
 from app.domain.clock import ManualClock
@@ -32,146 +28,16 @@ from app.errors import (
     RejectedError,
     StatusUnknownError,
     TransientError,
+    VenueError,
 )
 from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, RateLimiter
 from exchange.binance.signing import HmacSigner, ws_api_signature_payload
 from exchange.binance.timesync import ServerTime
 from exchange.binance.ws_api import WsApiClient, wait_with_clock
+from tests.exchange.fake_ws_api import FakeWsApi, RecordingClock, failed, fake_ws_api, ok
 from tests.exchange.loopback import TEST_API_KEY, TEST_SECRET
 
 REQUEST_TIMEOUT_S = 30.0
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
-
-
-class RecordingClock(ManualClock):
-    """A ManualClock that also reports every sleep it is asked for, so a test can wait for a
-    specific timer (a backoff, a keepalive) to be armed before advancing past it."""
-
-    def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
-        super().__init__(start_ms)
-        self.sleeps: asyncio.Queue[float] = asyncio.Queue()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.put_nowait(seconds)
-        await super().sleep(seconds)
-
-    async def armed(self, seconds: float) -> None:
-        """Return once a sleep of exactly ``seconds`` has started."""
-        while await self.sleeps.get() != pytest.approx(seconds):
-            pass
-
-    async def armed_at_most(self, seconds: float) -> float:
-        """Return the first sleep started that is no longer than ``seconds``."""
-        while (asked := await self.sleeps.get()) > seconds:
-            pass
-        return asked
-
-
-def ok(frame: dict[str, Any], result: Any) -> dict[str, Any]:
-    return {"id": frame["id"], "status": 200, "result": result}
-
-
-def failed(frame: dict[str, Any], status: int, code: int, msg: str, **extra: Any) -> dict[str, Any]:
-    return {"id": frame["id"], "status": status, "error": {"code": code, "msg": msg, **extra}}
-
-
-@dataclass
-class FakeWsApi:
-    """Binance's WebSocket API as far as these tests need it."""
-
-    clock: ManualClock
-    url: str = ""
-    server_ahead_ms: int = 0
-    received: list[dict[str, Any]] = field(default_factory=list)
-    handlers: dict[str, Handler] = field(default_factory=dict)
-    sockets: list[web.WebSocketResponse] = field(default_factory=list)
-    skew_next: int = 0  # answer -1021 to this many of the next signed requests
-    subscription_ids: Any = field(default_factory=itertools.count)
-    arrivals: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    connections: asyncio.Queue[web.WebSocketResponse] = field(default_factory=asyncio.Queue)
-    closed: asyncio.Queue[web.WebSocketResponse] = field(default_factory=asyncio.Queue)
-    answered: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-
-    def methods(self) -> list[str]:
-        return [frame["method"] for frame in self.received]
-
-    def calls(self, method: str) -> list[dict[str, Any]]:
-        return [frame for frame in self.received if frame["method"] == method]
-
-    async def push(self, document: Any) -> None:
-        text = document if isinstance(document, str) else json.dumps(document)
-        await self.sockets[-1].send_str(text)
-
-    async def drop(self) -> None:
-        await self.sockets[-1].close()
-
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.sockets.append(ws)
-        self.connections.put_nowait(ws)
-        answering: set[asyncio.Task[None]] = set()
-        try:
-            async for message in ws:
-                frame = json.loads(message.data)
-                self.received.append(frame)
-                self.arrivals.put_nowait(frame)
-                # Answered concurrently, as Binance does: a held answer blocks nothing else.
-                task = asyncio.ensure_future(self.respond(ws, frame))
-                answering.add(task)
-                task.add_done_callback(answering.discard)
-        finally:
-            for task in answering:
-                task.cancel()
-            self.closed.put_nowait(ws)
-        return ws
-
-    async def respond(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
-        answer = await self.answer(frame)
-        if answer is not None and not ws.closed:
-            await ws.send_str(json.dumps(answer))
-            self.answered.put_nowait(answer)
-
-    async def answer(self, frame: dict[str, Any]) -> dict[str, Any] | None:
-        params = frame.get("params", {})
-        if "signature" in params:
-            expected = hmac.new(
-                TEST_SECRET.encode(), ws_api_signature_payload(params).encode(), hashlib.sha256
-            ).hexdigest()
-            if params.get("apiKey") != TEST_API_KEY or params["signature"] != expected:
-                return failed(frame, 400, -1022, "Signature for this request is not valid.")
-            if self.skew_next > 0:
-                self.skew_next -= 1
-                return failed(
-                    frame, 400, -1021, "Timestamp for this request is outside of the recvWindow."
-                )
-        handler = self.handlers.get(frame["method"])
-        if handler is not None:
-            return await handler(frame)
-        if frame["method"] == "time":
-            return ok(frame, {"serverTime": self.clock.now_ms() + self.server_ahead_ms})
-        if frame["method"] == "userDataStream.subscribe.signature":
-            return ok(frame, {"subscriptionId": next(self.subscription_ids)})
-        return ok(frame, {"echo": {k: v for k, v in params.items() if k != "signature"}})
-
-
-@asynccontextmanager
-async def fake_ws_api(clock: ManualClock) -> AsyncIterator[FakeWsApi]:
-    server = FakeWsApi(clock)
-    app = web.Application()
-    app.router.add_get("/ws-api/v3", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"ws://127.0.0.1:{port}/ws-api/v3"
-    try:
-        yield server
-    finally:
-        for ws in server.sockets:
-            await ws.close()
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -221,7 +87,9 @@ async def running(client: WsApiClient) -> AsyncIterator[asyncio.Task[None]]:
 # -- correlation and signing ---------------------------------------------------------------
 
 
-async def test_concurrent_requests_are_matched_by_id(server, clock) -> None:
+async def test_concurrent_requests_are_matched_by_id(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     release = asyncio.Event()
     held: list[dict[str, Any]] = []
 
@@ -247,7 +115,7 @@ async def test_concurrent_requests_are_matched_by_id(server, clock) -> None:
 
 
 async def test_signed_request_carries_key_timestamp_window_and_a_valid_signature(
-    server, clock
+    server: FakeWsApi, clock: RecordingClock
 ) -> None:
     client = make_client(server, clock)
     async with running(client):
@@ -271,7 +139,9 @@ async def test_signed_request_carries_key_timestamp_window_and_a_valid_signature
     assert expected != params["signature"]
 
 
-async def test_unsigned_request_carries_no_credentials(server, clock) -> None:
+async def test_unsigned_request_carries_no_credentials(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     client = make_client(server, clock)
     async with running(client):
         await client.request("depth", {"symbol": "BTCUSDT", "limit": 5})
@@ -279,7 +149,7 @@ async def test_unsigned_request_carries_no_credentials(server, clock) -> None:
     assert frame["params"] == {"symbol": "BTCUSDT", "limit": 5}
 
 
-async def test_a_wrong_secret_is_refused_as_fatal(server, clock) -> None:
+async def test_a_wrong_secret_is_refused_as_fatal(server: FakeWsApi, clock: RecordingClock) -> None:
     client = make_client(server, clock)
     client._signer = HmacSigner("not-the-secret")
     async with running(client):
@@ -288,7 +158,9 @@ async def test_a_wrong_secret_is_refused_as_fatal(server, clock) -> None:
     assert raised.value.code == -1022
 
 
-async def test_signed_request_without_credentials_is_fatal_and_not_sent(server, clock) -> None:
+async def test_signed_request_without_credentials_is_fatal_and_not_sent(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     client = make_client(server, clock)
     client._api_key = None
     async with running(client):
@@ -297,7 +169,7 @@ async def test_signed_request_without_credentials_is_fatal_and_not_sent(server, 
     assert server.received == []
 
 
-async def test_float_params_are_refused(server, clock) -> None:
+async def test_float_params_are_refused(server: FakeWsApi, clock: RecordingClock) -> None:
     client = make_client(server, clock)
     async with running(client):
         with pytest.raises(TypeError):
@@ -305,7 +177,7 @@ async def test_float_params_are_refused(server, clock) -> None:
     assert server.received == []
 
 
-async def test_secrets_never_reach_the_log(server, clock) -> None:
+async def test_secrets_never_reach_the_log(server: FakeWsApi, clock: RecordingClock) -> None:
     client = make_client(server, clock)
     with capture_logs() as logs:
         async with running(client):
@@ -330,7 +202,7 @@ async def test_secrets_never_reach_the_log(server, clock) -> None:
     ],
 )
 async def test_error_answers_become_the_right_exception(
-    server, clock, status, code, expected
+    server: FakeWsApi, clock: RecordingClock, status: int, code: int, expected: type[VenueError]
 ) -> None:
     async def refuse(frame: dict[str, Any]) -> dict[str, Any]:
         return failed(frame, status, code, "refused")
@@ -344,7 +216,9 @@ async def test_error_answers_become_the_right_exception(
     assert raised.value.endpoint == "order.place"
 
 
-async def test_an_unknown_outcome_on_a_read_is_transient(server, clock) -> None:
+async def test_an_unknown_outcome_on_a_read_is_transient(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     async def busy(frame: dict[str, Any]) -> dict[str, Any]:
         return failed(frame, 503, -1007, "Timeout waiting for response from backend server.")
 
@@ -356,7 +230,7 @@ async def test_an_unknown_outcome_on_a_read_is_transient(server, clock) -> None:
     assert not isinstance(raised.value, StatusUnknownError)
 
 
-async def test_429_blocks_the_shared_limiter(server, clock) -> None:
+async def test_429_blocks_the_shared_limiter(server: FakeWsApi, clock: RecordingClock) -> None:
     async def too_many(frame: dict[str, Any]) -> dict[str, Any]:
         data = {"serverTime": clock.now_ms(), "retryAfter": clock.now_ms() + 20_000}
         return failed(frame, 429, -1003, "Too much request weight used.", data=data)
@@ -375,7 +249,9 @@ async def test_429_blocks_the_shared_limiter(server, clock) -> None:
     assert server.methods() == ["order.place"]
 
 
-async def test_rate_limit_counts_in_answers_reach_the_limiter(server, clock) -> None:
+async def test_rate_limit_counts_in_answers_reach_the_limiter(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     async def counted(frame: dict[str, Any]) -> dict[str, Any]:
         limits = [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
@@ -399,7 +275,9 @@ async def test_rate_limit_counts_in_answers_reach_the_limiter(server, clock) -> 
 # -- clock skew ----------------------------------------------------------------------------
 
 
-async def test_minus_1021_resyncs_with_the_time_method_and_retries_once(server, clock) -> None:
+async def test_minus_1021_resyncs_with_the_time_method_and_retries_once(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     server.server_ahead_ms = 7_000
     server.skew_next = 1
     client = make_client(server, clock)
@@ -412,7 +290,9 @@ async def test_minus_1021_resyncs_with_the_time_method_and_retries_once(server, 
     assert first["params"]["signature"] != second["params"]["signature"]  # signed afresh
 
 
-async def test_minus_1021_uses_the_given_time_fetcher(server, clock) -> None:
+async def test_minus_1021_uses_the_given_time_fetcher(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     server.skew_next = 1
     fetched: list[int] = []
 
@@ -429,7 +309,7 @@ async def test_minus_1021_uses_the_given_time_fetcher(server, clock) -> None:
     assert server.calls("order.place")[-1]["params"]["timestamp"] == clock.now_ms() + 3_000
 
 
-async def test_a_second_minus_1021_surfaces(server, clock) -> None:
+async def test_a_second_minus_1021_surfaces(server: FakeWsApi, clock: RecordingClock) -> None:
     server.skew_next = 2
     client = make_client(server, clock)
     async with running(client):
@@ -446,7 +326,9 @@ async def silent(frame: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("mutating", "expected"), [(True, StatusUnknownError), (False, None)])
-async def test_no_answer_in_time(server, clock, mutating, expected) -> None:
+async def test_no_answer_in_time(
+    server: FakeWsApi, clock: RecordingClock, mutating: bool, expected: type[VenueError] | None
+) -> None:
     server.handlers["order.place"] = silent
     client = make_client(server, clock)
     async with running(client):
@@ -468,7 +350,7 @@ async def test_no_answer_in_time(server, clock, mutating, expected) -> None:
 
 @pytest.mark.parametrize(("mutating", "expected"), [(True, StatusUnknownError), (False, None)])
 async def test_a_dropped_connection_fails_pending_requests(
-    server, clock, mutating, expected
+    server: FakeWsApi, clock: RecordingClock, mutating: bool, expected: type[VenueError] | None
 ) -> None:
     async def drop(frame: dict[str, Any]) -> None:
         await server.drop()
@@ -487,7 +369,7 @@ async def test_a_dropped_connection_fails_pending_requests(
     assert server.methods() == ["order.place"]
 
 
-async def test_connect_failure_is_transient(clock) -> None:
+async def test_connect_failure_is_transient(clock: RecordingClock) -> None:
     async with fake_ws_api(clock) as fake:
         url = fake.url
     client = WsApiClient(
@@ -511,7 +393,9 @@ async def test_connect_failure_is_transient(clock) -> None:
 # -- events --------------------------------------------------------------------------------
 
 
-async def test_frames_without_an_id_go_to_on_event_in_order(server, clock) -> None:
+async def test_frames_without_an_id_go_to_on_event_in_order(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     events: asyncio.Queue[bytes | str] = asyncio.Queue()
 
     async def on_event(raw: bytes | str) -> None:
@@ -528,7 +412,9 @@ async def test_frames_without_an_id_go_to_on_event_in_order(server, clock) -> No
     assert client.snapshot()["events"] == 2
 
 
-async def test_an_exception_in_on_event_ends_run_and_fails_pending(server, clock) -> None:
+async def test_an_exception_in_on_event_ends_run_and_fails_pending(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
     async def broken(raw: bytes | str) -> None:
         raise RuntimeError("downstream bug")
 
@@ -546,16 +432,87 @@ async def test_an_exception_in_on_event_ends_run_and_fails_pending(server, clock
     await client.close()
 
 
-async def test_wait_with_clock_returns_the_result_or_times_out(clock) -> None:
+async def test_wait_with_clock_returns_the_result_or_times_out(clock: RecordingClock) -> None:
     future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     waiting = asyncio.ensure_future(wait_with_clock(clock, future, 5))
     await clock.armed(5)
     future.set_result(7)
     assert await waiting == 7
+    assert clock.sleeper_count == 0  # the timer went with it
     never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     waiting = asyncio.ensure_future(wait_with_clock(clock, never, 5))
+    await clock.armed(5)
+    clock.advance(4.9)
+    await asyncio.sleep(0)
+    assert not waiting.done()  # clock time, not wall time
+    clock.advance(0.1)
+    with pytest.raises(TimeoutError):
+        await waiting
+    assert never.cancelled()
+
+
+async def test_wait_with_clock_raises_the_awaitables_own_error_unwrapped(
+    clock: RecordingClock,
+) -> None:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.ensure_future(wait_with_clock(clock, future, 5))
+    await clock.armed(5)
+    future.set_exception(ConnectionResetError("gone"))
+    with pytest.raises(ConnectionResetError, match="gone"):  # not an ExceptionGroup
+        await waiting
+    assert clock.sleeper_count == 0
+
+
+async def test_wait_with_clock_unwinds_the_awaitable_before_raising(clock: RecordingClock) -> None:
+    unwound = asyncio.Event()
+
+    async def slow_to_cancel() -> int:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            # Cleanup that needs the loop, like an aiohttp handshake closing its socket.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            unwound.set()
+        return 0
+
+    waiting = asyncio.ensure_future(wait_with_clock(clock, slow_to_cancel(), 5))
     await clock.armed(5)
     clock.advance(5)
     with pytest.raises(TimeoutError):
         await waiting
+    assert unwound.is_set()
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing left running
+
+
+async def test_cancelling_wait_with_clock_cancels_the_awaitable_and_its_timer(
+    clock: RecordingClock,
+) -> None:
+    never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.ensure_future(wait_with_clock(clock, never, 5))
+    await clock.armed(5)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
     assert never.cancelled()
+    assert clock.sleeper_count == 0
+
+
+async def test_a_stalled_handshake_times_out_on_the_clock(
+    server: FakeWsApi, clock: RecordingClock
+) -> None:
+    server.handshake_gate = asyncio.Event()
+    client = make_client(server, clock)
+    try:
+        connecting = asyncio.ensure_future(client.connect())
+        await clock.armed(REQUEST_TIMEOUT_S)
+        clock.advance(REQUEST_TIMEOUT_S - 1)
+        await asyncio.sleep(0)
+        assert not connecting.done()
+        clock.advance(1)
+        with pytest.raises(TransientError, match="connect timed out"):
+            await connecting
+        assert not client.connected
+        assert clock.sleeper_count == 0
+    finally:
+        await client.close()
