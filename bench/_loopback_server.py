@@ -1,6 +1,6 @@
 """Binance-shaped loopback servers for the benchmarks, run in a process of their own.
 
-The measured client must not share its core with the server it talks to, so the benchmarks
+A measured client should not share its core with the server it talks to, so the benchmarks
 start this file as a subprocess (:class:`LoopbackServer`), which binds 127.0.0.1 on port 0,
 prints ``PORT <n>`` and serves until its standard input closes (the parent exiting closes it
 too, so no server outlives its benchmark).
@@ -342,7 +342,7 @@ class LoopbackServer:
             process.wait()
 
 
-def server_cpus() -> tuple[int | None, int | None]:
+def pinning_cores() -> tuple[int | None, int | None]:
     """(client core, server core) when this process may use two cores, else (None, None)."""
     if not hasattr(os, "sched_getaffinity"):
         return None, None

@@ -8,8 +8,8 @@ see, in order, with no task scheduling in between.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -70,17 +70,23 @@ def bus() -> Bus:
     return Bus(replay=True)
 
 
+def recorder(delivered: Seen, channel: str) -> Callable[[object], Awaitable[None]]:
+    async def record(message: object) -> None:
+        delivered.append((channel, message))
+
+    return record
+
+
 @pytest.fixture
 def seen(bus: Bus) -> Seen:
     """Everything delivered on the three channels, as (channel, message), in delivery order."""
     delivered: Seen = []
-    for spec in (ORDER_UPDATE, ACCOUNT_UPDATE, SYSTEM_ALERT):
-        channel = spec.channel()
-
-        async def record(message: Any, name: str = channel.name) -> None:
-            delivered.append((name, message))
-
-        bus.subscribe(channel, record, subscriber=f"recorder-{spec.template}")
+    orders = ORDER_UPDATE.channel()
+    accounts = ACCOUNT_UPDATE.channel()
+    alerts = SYSTEM_ALERT.channel()
+    bus.subscribe(orders, recorder(delivered, orders.name), subscriber="recorder")
+    bus.subscribe(accounts, recorder(delivered, accounts.name), subscriber="recorder")
+    bus.subscribe(alerts, recorder(delivered, alerts.name), subscriber="recorder")
     return delivered
 
 

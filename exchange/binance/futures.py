@@ -111,7 +111,7 @@ class FuturesClient:
         body = await self.transport.request(
             "GET", "/fapi/v1/premiumIndex", params, weight=1 if symbol else 10
         )
-        return parse_premium_index(body)
+        return parse_premium_index(body, now_ms=self.transport.server_time.timestamp_ms())
 
     async def funding_info(self) -> dict[str, FundingInfo]:
         body = await self.transport.request("GET", "/fapi/v1/fundingInfo", weight=1)

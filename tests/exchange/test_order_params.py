@@ -6,6 +6,7 @@ sent, and a missing or extra key is what Binance would reject (or worse, accept 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
@@ -124,15 +125,11 @@ def test_spot_refuses_gtx(order_type: OrderType) -> None:
         spot_order_params(submit(order_type, tif=TimeInForce.GTX))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG exchange/binance/order_params.py spot_order_params: spot accepts only "
-    "GTC/IOC/FOK, yet GTD is sent as timeInForce=GTD (venue rejects it); should raise "
-    "UnsupportedOrder like GTX does",
-)
-def test_spot_refuses_gtd() -> None:
-    with pytest.raises(UnsupportedOrder):
-        spot_order_params(submit(OrderType.LIMIT, tif=TimeInForce.GTD))
+@pytest.mark.parametrize("order_type", [OrderType.LIMIT, OrderType.STOP_LIMIT])
+def test_spot_refuses_gtd(order_type: OrderType) -> None:
+    # Spot knows GTC, IOC and FOK only; GTD would be refused by the venue after the trip.
+    with pytest.raises(UnsupportedOrder, match="spot has no gtd"):
+        spot_order_params(submit(order_type, tif=TimeInForce.GTD))
 
 
 def test_spot_refuses_reduce_only() -> None:
@@ -217,15 +214,18 @@ def test_futures_market_ignores_time_in_force() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG exchange/binance/order_params.py futures_order_params: GTD is sent without "
-    "the goodTillDate Binance requires with it (SubmitOrder has no expiry); should raise "
-    "UnsupportedOrder until an expiry field exists",
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: futures_order_params(submit(OrderType.LIMIT, tif=TimeInForce.GTD)),
+        lambda: futures_algo_order_params(submit(OrderType.STOP_LIMIT, tif=TimeInForce.GTD)),
+    ],
+    ids=["order", "algo_order"],
 )
-def test_futures_refuses_gtd_without_an_expiry() -> None:
-    with pytest.raises(UnsupportedOrder):
-        futures_order_params(submit(OrderType.LIMIT, tif=TimeInForce.GTD))
+def test_futures_refuses_gtd_without_an_expiry(build: Callable[[], object]) -> None:
+    # Binance requires goodTillDate with GTD, and SubmitOrder carries no expiry.
+    with pytest.raises(UnsupportedOrder, match="gtd orders need an expiry time"):
+        build()
 
 
 def test_futures_refuses_limit_maker_pointing_at_gtx() -> None:

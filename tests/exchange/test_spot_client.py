@@ -53,6 +53,9 @@ T = TypeVar("T")
 NOW_MS = 1_700_000_000_000
 CID = "tb-s1-000042"
 AUTH = ("recvWindow", "timestamp", "signature")
+# Real seconds after which a test gives up on a request that is stuck because of a defect
+# (a loopback round trip takes milliseconds); never a wait for something to happen.
+DEFECT_BOUND_S = 2.0
 
 LIMIT_BUY = SubmitOrder(
     CID, "s1", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.00100000"), NOW_MS,
@@ -504,7 +507,8 @@ async def test_placement_is_not_retried_after_a_503(
 ) -> None:  # fmt: skip
     server.on("POST", path, text_response("Service Unavailable", status=503), json_response({}))
     with pytest.raises(StatusUnknownError):
-        await run(client)
+        async with asyncio.timeout(DEFECT_BOUND_S):  # a retry would sleep forever
+            await run(client)
     assert len(server.calls("POST", path)) == 1
 
 
@@ -533,7 +537,8 @@ async def test_cancels_and_queries_are_retried_after_a_503(
 ) -> None:  # fmt: skip
     server.on(method, "/api/v3/order", text_response("busy", status=503), json_response(answer))
     pending = asyncio.ensure_future(run(client))
-    await clock.wait_for_sleepers()
+    async with asyncio.timeout(DEFECT_BOUND_S):  # no retry would leave no sleeper
+        await clock.wait_for_sleepers()
     clock.advance(4.0)  # the policy's cap; the jittered wait stays below it
     assert await pending == expected
     first, second = server.calls(method, "/api/v3/order")
