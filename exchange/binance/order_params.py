@@ -1,9 +1,9 @@
 """Domain order commands → Binance request parameters, for Spot and USDⓈ-M.
 
-The mapping is explicit because the two venues disagree: a domain ``stop_market`` is
-``STOP_LOSS`` on Spot but ``STOP_MARKET`` on Futures, post-only is ``LIMIT_MAKER`` on Spot but
-``timeInForce=GTX`` on Futures, and Futures conditional orders (stop, take-profit, trailing)
-no longer go to ``/fapi/v1/order`` at all but to the algo-order endpoint.
+The two venues disagree: a domain ``stop_market`` is ``STOP_LOSS`` on Spot but ``STOP_MARKET``
+on Futures (the type tables live in ``rules``, shared with the filter check), post-only is
+``LIMIT_MAKER`` on Spot but ``LIMIT`` with ``timeInForce=GTX`` on Futures, and Futures
+conditional orders no longer go to ``/fapi/v1/order`` at all but to the algo-order endpoint.
 Quantities and prices are sent exactly as given (already rounded by the risk gate); they are
 Decimals formatted without exponent by the signing module, never floats.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.domain.enums import OrderType, Side, TimeInForce
+from app.domain.enums import MarketType, OrderType, Side, TimeInForce
 from app.domain.orders import SubmitOrder
+from exchange.binance.rules import binance_order_type
 
 __all__ = [
     "FUTURES_ALGO_TYPES",
@@ -31,26 +32,8 @@ class UnsupportedOrder(ValueError):
     """The order cannot be expressed on this venue; nothing was sent."""
 
 
-_SPOT_TYPES: dict[OrderType, str] = {
-    OrderType.MARKET: "MARKET",
-    OrderType.LIMIT: "LIMIT",
-    OrderType.LIMIT_MAKER: "LIMIT_MAKER",
-    OrderType.STOP_MARKET: "STOP_LOSS",
-    OrderType.STOP_LIMIT: "STOP_LOSS_LIMIT",
-    OrderType.TAKE_PROFIT_MARKET: "TAKE_PROFIT",
-    OrderType.TAKE_PROFIT_LIMIT: "TAKE_PROFIT_LIMIT",
-}
 _SPOT_NEEDS_TIF = {OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
 
-_FUTURES_TYPES: dict[OrderType, str] = {
-    OrderType.MARKET: "MARKET",
-    OrderType.LIMIT: "LIMIT",
-    OrderType.STOP_MARKET: "STOP_MARKET",
-    OrderType.STOP_LIMIT: "STOP",
-    OrderType.TAKE_PROFIT_MARKET: "TAKE_PROFIT_MARKET",
-    OrderType.TAKE_PROFIT_LIMIT: "TAKE_PROFIT",
-    OrderType.TRAILING_STOP_MARKET: "TRAILING_STOP_MARKET",
-}
 FUTURES_ALGO_TYPES = frozenset(
     {
         OrderType.STOP_MARKET,
@@ -81,7 +64,7 @@ def _require(value: Decimal | None, what: str, order: SubmitOrder) -> Decimal:
 
 def spot_order_params(order: SubmitOrder) -> Pairs:
     """Parameters for ``POST /api/v3/order`` (``newOrderRespType=FULL`` returns the fills)."""
-    binance_type = _SPOT_TYPES.get(order.order_type)
+    binance_type = binance_order_type(MarketType.SPOT, order.order_type)
     if binance_type is None:
         raise UnsupportedOrder(f"spot has no {order.order_type.value} orders")
     if order.reduce_only:
@@ -128,18 +111,21 @@ def futures_order_params(order: SubmitOrder) -> Pairs:
         raise UnsupportedOrder(
             f"{order.order_type.value} is a conditional order: use the algo-order endpoint"
         )
-    binance_type = _FUTURES_TYPES.get(order.order_type)
+    binance_type = binance_order_type(MarketType.USDM, order.order_type)
     if binance_type is None:
-        raise UnsupportedOrder(
-            f"futures has no {order.order_type.value} orders (post-only is limit + gtx)"
-        )
+        raise UnsupportedOrder(f"futures has no {order.order_type.value} orders")
     _refuse_gtd(order)
     pairs: Pairs = [
         ("symbol", order.symbol),
         ("side", _side(order.side)),
         ("type", binance_type),
     ]
-    if order.order_type is OrderType.LIMIT:
+    if order.order_type is OrderType.LIMIT_MAKER:
+        # Futures has no LIMIT_MAKER type: post-only is a LIMIT with time in force GTX.
+        pairs.append(("timeInForce", "GTX"))
+        pairs.append(("quantity", order.quantity))
+        pairs.append(("price", _require(order.price, "a price", order)))
+    elif order.order_type is OrderType.LIMIT:
         pairs.append(("timeInForce", _tif(order.time_in_force or TimeInForce.GTC)))
         pairs.append(("quantity", order.quantity))
         pairs.append(("price", _require(order.price, "a price", order)))
@@ -168,7 +154,7 @@ def futures_algo_order_params(order: SubmitOrder) -> Pairs:
         ("algoType", "CONDITIONAL"),
         ("symbol", order.symbol),
         ("side", _side(order.side)),
-        ("type", _FUTURES_TYPES[order.order_type]),
+        ("type", binance_order_type(MarketType.USDM, order.order_type)),
         ("quantity", order.quantity),
     ]
     pairs.append(("triggerPrice", _require(order.stop_price, "a trigger price", order)))

@@ -228,9 +228,16 @@ def test_futures_refuses_gtd_without_an_expiry(build: Callable[[], object]) -> N
         build()
 
 
-def test_futures_refuses_limit_maker_pointing_at_gtx() -> None:
-    with pytest.raises(UnsupportedOrder, match="post-only is limit \\+ gtx"):
-        futures_order_params(submit(OrderType.LIMIT_MAKER))
+def test_futures_limit_maker_is_a_post_only_limit() -> None:
+    params = futures_order_params(submit(OrderType.LIMIT_MAKER, tif=TimeInForce.GTC))
+    assert params[:6] == [
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTX"),
+        ("quantity", QTY),
+        ("price", PRICE),
+    ]
 
 
 @pytest.mark.parametrize("order_type", sorted(FUTURES_ALGO_TYPES))
