@@ -149,10 +149,21 @@ class KlineSequencer:
 
         After a call, :meth:`pending_gap` tells whether the series now waits for a backfill.
         """
-        series = self._series_for(kline.symbol, kline.interval)
+        return self.accept_from_stream(kline)[0]
+
+    def accept_from_stream(self, kline: Kline) -> tuple[list[Kline], bool]:
+        """:meth:`accept`, plus whether the series now waits for a backfill (what
+        ``pending_gap(...) is not None`` would say), so that the stream reader, calling this
+        for every frame, needs no second lookup of the series."""
+        series = self._series.get((kline.symbol, kline.interval))
+        if series is None:
+            series = self._series_for(kline.symbol, kline.interval)
         if kline.closed:
-            return self._accept_closed(series, kline)
-        return self._accept_live(series, kline)
+            emitted = self._accept_closed(series, kline)
+        else:
+            emitted = self._accept_live(series, kline)
+        # Nothing is ever held before the first closed bar (cursor None): every bar is "next".
+        return emitted, bool(series.held_closed) or series.held_live is not None
 
     def accept_backfill(self, klines: Iterable[Kline]) -> list[Kline]:
         """Merge a REST answer to a query starting at :meth:`missing_from`; return what to emit.
@@ -267,11 +278,17 @@ class KlineSequencer:
         return []
 
     def _accept_live(self, series: _Series, kline: Kline) -> list[Kline]:
+        # The hot path (every intrabar update of every stream): the checks of
+        # _Series.gap_pending() and is_next() are spelt out here, without their calls.
         open_ms = kline.open_time_ms
-        if series.cursor_ms is not None and open_ms < series.cursor_ms:
+        cursor = series.cursor_ms
+        if cursor is None:
+            return [kline]  # before the first closed bar nothing is held, every bar is next
+        if open_ms < cursor:
             self._stale_updates_dropped += 1
             return []
-        if series.gap_pending() or not series.is_next(open_ms):
+        gap_pending = bool(series.held_closed) or series.held_live is not None
+        if gap_pending or (series.step_ms is not None and open_ms != cursor):
             self._hold(series, live=kline)
             return []
         return [kline]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeGuard, get_args
 
 import structlog
+from multidict import istr
 
 from app.domain.clock import Clock
 from app.errors import RateLimitedError
@@ -56,6 +57,33 @@ _HEADER_KIND: Final[dict[str, RateLimitKind]] = {
     "order-count": "ORDERS",
 }
 _USAGE_HEADER = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$")
+_HEADER_WORD: Final[dict[str, str]] = {kind: word for word, kind in _HEADER_KIND.items()}
+# Header name as received -> (its lower-case name, the canonical name of its window), or None
+# for any other header. Every response repeats the same dozen names, so after the first one
+# each header costs a dict lookup instead of strip + lower + regex. Shared by all limiters
+# (a pure function of the name) and bounded, since the names come from the network.
+_UsageName = tuple[str, str]
+_USAGE_NAMES: dict[str, _UsageName | None] = {}
+_USAGE_NAMES_MAX: Final = 512
+# Only names whose equality and hash are plain str's may be memoised: equal keys then have the
+# same text, so the same answer. aiohttp hands out istr keys.
+_MEMO_KEY_TYPES: Final = (str, istr)
+
+
+def _usage_name(raw_name: object) -> _UsageName | None:
+    """(lower-case name, canonical window name) of a usage header, or None for another one."""
+    name = str(raw_name).strip().lower()
+    match = _USAGE_HEADER.match(name)
+    if match is None:
+        return None
+    # The canonical form normalises "01m" to "1m", as the window's own header name is spelt.
+    return name, f"x-mbx-{match[1]}-{int(match[2])}{match[3]}"
+
+
+def _window_header(rule: RateLimitRule) -> str | None:
+    """The canonical (lower-case) usage header of a rule; None for RAW_REQUESTS (no header)."""
+    word = _HEADER_WORD.get(rule.kind)
+    return None if word is None else f"x-mbx-{word}-{rule.header_suffix.lower()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +209,7 @@ class RateLimiter:
         self._name = name
         self._max_wait_s = max_wait_s
         self._windows: dict[_RuleKey, _Window] = {}
+        self._windows_by_header: dict[str, tuple[_Window, ...]] = {}
         self._reported: dict[str, int] = {}
         self._blocked_until = 0.0  # on clock.monotonic()
         self._banned_until = 0.0
@@ -207,6 +236,12 @@ class RateLimiter:
             window.rule, window.budget = rule, max(1, math.floor(rule.limit * self._share))
             windows[key] = window
         self._windows = windows
+        by_header: dict[str, list[_Window]] = {}
+        for window in windows.values():
+            header = _window_header(window.rule)
+            if header is not None:
+                by_header.setdefault(header, []).append(window)
+        self._windows_by_header = {name: tuple(found) for name, found in by_header.items()}
         self._wake_head()
 
     # -- sending ---------------------------------------------------------------------------
@@ -328,10 +363,18 @@ class RateLimiter:
         ignored for that window: its count may belong to the window that has just ended.
         """
         now_ms = self._clock.now_ms()
+        memo = _USAGE_NAMES
         for raw_name, raw_value in headers.items():
-            name = str(raw_name).strip().lower()
-            match = _USAGE_HEADER.match(name)
-            if match is None:
+            if type(raw_name) in _MEMO_KEY_TYPES:
+                try:
+                    usage = memo[raw_name]
+                except KeyError:
+                    usage = _usage_name(raw_name)
+                    if len(memo) < _USAGE_NAMES_MAX:
+                        memo[raw_name] = usage
+            else:
+                usage = _usage_name(raw_name)
+            if usage is None:
                 continue
             try:
                 value = int(str(raw_value).strip())
@@ -339,11 +382,9 @@ class RateLimiter:
                 continue
             if value < 0:
                 continue
+            name, canonical = usage
             self._reported[name] = value
-            kind, suffix = _HEADER_KIND[match[1]], f"{int(match[2])}{match[3].upper()}"
-            for window in self._windows.values():
-                if window.rule.kind != kind or window.rule.header_suffix != suffix:
-                    continue
+            for window in self._windows_by_header.get(canonical, ()):
                 window.roll(now_ms)
                 if sent_ms is not None and sent_ms < window.start_ms:
                     continue

@@ -234,10 +234,9 @@ def encode_query(params: Params) -> str:
         # bool is an int; both take the general path.
         if type(key) is not str or _is_unreserved(key) is None:
             key = quote(key, safe="")
-        kind = type(value)
-        if kind is str:
+        if type(value) is str:
             text = value if _is_unreserved(value) is not None else quote(value, safe="")
-        elif kind is int:
+        elif type(value) is int:
             text = str(value)  # digits and "-": nothing to encode
         else:
             text = format_value(value)

@@ -19,11 +19,13 @@ import base64
 import enum
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.binance.signing import (
     Ed25519Signer,
@@ -370,3 +372,73 @@ def test_load_signer_key_file_errors(tmp_path: Path) -> None:
         load_signer("rsa", secret="x", private_key_file=garbage, passphrase=None)
     with pytest.raises(ValueError, match="not used with key_type 'hmac'"):
         load_signer("hmac", secret=DOCS_SECRET, private_key_file=garbage, passphrase=None)
+
+
+# --- encode_query against the plain algorithm -------------------------------------------------
+
+
+def reference_encode_query(params: list[tuple[str, object]]) -> str:
+    """The algorithm encode_query had before its fast path: quote() every key and value."""
+    return "&".join(
+        f"{quote(key, safe='')}={quote(format_value(value), safe='')}"
+        for key, value in params
+        if value is not None
+    )
+
+
+class _Tif(enum.StrEnum):
+    GTC = "GTC"
+    ODD = "a b+/=%é"
+
+
+class _MixinSide(str, enum.Enum):  # str() of a member is "_MixinSide.BUY", its value "BUY"
+    BUY = "BUY"
+
+
+class _Count(enum.IntEnum):
+    TWO = 2
+
+
+# Every character class the encoder treats differently: unreserved ASCII, reserved ASCII, the
+# percent sign itself, spaces, non-ASCII (BMP and astral) and control characters.
+_TRICKY = st.text(alphabet="aZ09-_.~ +/=%&?#:;,@!$'()*[]\"\t\né€\u00a0\uff11😀", max_size=12)
+_KEYS = _TRICKY | st.text(max_size=12) | st.sampled_from(["symbol", "newClientOrderId", ""])
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    _TRICKY,
+    st.text(max_size=20),
+    st.sampled_from([_Tif.GTC, _Tif.ODD, _MixinSide.BUY, _Count.TWO, _Binance.GTC]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_KEYS, _VALUES), max_size=8), st.booleans())
+def test_encode_query_is_byte_identical_to_quoting_everything(
+    pairs: list[tuple[str, object]], as_mapping: bool
+) -> None:
+    params = dict(pairs) if as_mapping else pairs
+    expected = reference_encode_query(list(params.items()) if as_mapping else pairs)
+    assert encode_query(params) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "true"),
+        (False, "false"),
+        (0, "0"),
+        (-7, "-7"),
+        (_Count.TWO, "2"),
+        (_MixinSide.BUY, "BUY"),
+        (_Tif.ODD, "a%20b%2B%2F%3D%25%C3%A9"),
+        ("~._-", "~._-"),
+        ("", ""),
+        (Decimal("-1E-3"), "-0.001"),
+    ],
+)
+def test_encode_query_values_that_look_like_fast_path_cases(value: object, expected: str) -> None:
+    # bool is an int and the enums are str/int: none may skip format_value's rules.
+    assert encode_query([("k", value)]) == f"k={expected}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from app.domain.clock import ManualClock
 from app.domain.market import BookTicker, Kline
 from app.errors import TransientError
 from exchange.binance.parse_market import MarketFrame
+from exchange.binance.stream_connection import FRAMES_PER_YIELD
 from exchange.binance.streams import (
     FUTURES_LIMITS,
     SPOT_LIMITS,
@@ -56,10 +58,18 @@ class ServerConnection:
     outbox: asyncio.Queue[str | bytes | Close] = field(default_factory=asyncio.Queue)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int | None = None
+    sent: int = 0  # frames written to the socket so far
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     def send(self, *frames: str | bytes) -> None:
         for frame in frames:
             self.outbox.put_nowait(frame)
+
+    async def wait_sent(self, count: int) -> None:
+        async with asyncio.timeout(GUARD_S):
+            while self.sent < count:
+                self.progress.clear()
+                await self.progress.wait()
 
     def close(self, code: int = 1000) -> None:
         self.outbox.put_nowait(Close(code))
@@ -104,6 +114,8 @@ class StreamServer:
                 await ws.send_bytes(item)
             else:
                 await ws.send_str(item)
+            conn.sent += 1
+            conn.progress.set()
 
 
 @pytest.fixture
@@ -362,6 +374,38 @@ async def test_malformed_frames_are_logged_at_a_limited_rate(server: StreamServe
     assert len(malformed) == 10
     assert malformed[0]["connection"] == "spot-0"
     assert conn_stats(streams)["malformed"] == 25
+
+
+async def test_a_burst_of_buffered_frames_lets_other_tasks_run(server: StreamServer) -> None:
+    burst = 1_000
+    gate = asyncio.Event()
+    delivered = 0
+
+    async def on_message(frame: MarketFrame) -> None:
+        nonlocal delivered
+        delivered += 1
+        if delivered == 1:
+            # Hold the reader until the whole burst is on the socket: aiohttp then has all
+            # of it buffered, and could hand it out without ever suspending the reader.
+            await gate.wait()
+
+    streams = MarketStreams(
+        name="spot", base_url=server.base_url, streams=[BTC_BOOK], clock=ManualClock(),
+        on_message=on_message, fetch_klines=None, limits=limits(),
+    )  # fmt: skip
+    async with running(streams):
+        conn = await server.next_connection()
+        conn.send(*(book_json(update_id) for update_id in range(burst)))
+        await conn.wait_sent(burst)
+        gate.set()
+        # This test task is the "other task": record how far the reader was each time it ran.
+        seen = [delivered]
+        async with asyncio.timeout(GUARD_S):
+            while delivered < burst:
+                await asyncio.sleep(0)
+                seen.append(delivered)
+    assert any(1 < count < burst for count in seen), seen
+    assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= FRAMES_PER_YIELD
 
 
 async def test_server_close_reconnects_with_growing_jittered_backoff_then_backfills(

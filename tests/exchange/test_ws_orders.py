@@ -201,6 +201,17 @@ async def silent(frame: dict[str, Any]) -> None:
     return None
 
 
+async def expire_the_pending_request(server: FakeWsApi, clock: RecordingClock) -> None:
+    """Once the request has reached the server its timeout is armed (the only timer left:
+    no heartbeat): move the clock just past it."""
+    await server.arrivals.get()
+    await clock.wait_for_sleepers(1)
+    clock.advance(REQUEST_TIMEOUT_S - 0.001)
+    await asyncio.sleep(0)
+    assert clock.sleeper_count == 1  # not a moment early
+    clock.advance(0.001)
+
+
 def spent(limiter: RateLimiter, before: dict[str, int]) -> tuple[int, int]:
     """(weight, orders) counted since ``before``; every window of a kind must agree."""
     after = usage(limiter)
@@ -451,9 +462,7 @@ async def test_a_placement_without_an_answer_in_time_is_unknown(
         placing = asyncio.ensure_future(
             WsOrderEntry(client, MarketType.USDM).place_order(MARKET_SELL)
         )
-        await server.arrivals.get()
-        await clock.armed(REQUEST_TIMEOUT_S)
-        clock.advance(REQUEST_TIMEOUT_S)
+        await expire_the_pending_request(server, clock)
         with pytest.raises(StatusUnknownError):
             await placing
     assert server.methods() == ["order.place"]
@@ -494,8 +503,7 @@ async def test_a_cancel_may_be_repeated_after_a_lost_answer(
     entry = WsOrderEntry(client, MarketType.SPOT)
     async with running(client):
         first = asyncio.ensure_future(entry.cancel_order("BTCUSDT", CID))
-        await clock.armed(REQUEST_TIMEOUT_S)
-        clock.advance(REQUEST_TIMEOUT_S)
+        await expire_the_pending_request(server, clock)
         with pytest.raises(StatusUnknownError):
             await first
         # The first one did cancel it: the repeat says so, and nothing is left in doubt.
