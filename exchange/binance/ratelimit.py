@@ -58,32 +58,23 @@ _HEADER_KIND: Final[dict[str, RateLimitKind]] = {
 }
 _USAGE_HEADER = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$")
 _HEADER_WORD: Final[dict[str, str]] = {kind: word for word, kind in _HEADER_KIND.items()}
-# Header name as received -> (its lower-case name, the canonical name of its window), or None
-# for any other header. Every response repeats the same dozen names, so after the first one
-# each header costs a dict lookup instead of strip + lower + regex. Shared by all limiters
-# (a pure function of the name) and bounded, since the names come from the network.
+# Header name as received -> (its lower-case name, the canonical name of its window), or None.
+# Responses repeat the same dozen names, so after the first one each header costs one dict
+# lookup, not strip + lower + regex. Bounded: the names come from the network. Only str and
+# istr names (aiohttp's), whose equality is plain str equality, are memoised.
 _UsageName = tuple[str, str]
 _USAGE_NAMES: dict[str, _UsageName | None] = {}
 _USAGE_NAMES_MAX: Final = 512
-# Only names whose equality and hash are plain str's may be memoised: equal keys then have the
-# same text, so the same answer. aiohttp hands out istr keys.
 _MEMO_KEY_TYPES: Final = (str, istr)
 
 
 def _usage_name(raw_name: object) -> _UsageName | None:
-    """(lower-case name, canonical window name) of a usage header, or None for another one."""
     name = str(raw_name).strip().lower()
     match = _USAGE_HEADER.match(name)
     if match is None:
         return None
-    # The canonical form normalises "01m" to "1m", as the window's own header name is spelt.
+    # canonical as a rule spells its header: "01m" is the 1m window
     return name, f"x-mbx-{match[1]}-{int(match[2])}{match[3]}"
-
-
-def _window_header(rule: RateLimitRule) -> str | None:
-    """The canonical (lower-case) usage header of a rule; None for RAW_REQUESTS (no header)."""
-    word = _HEADER_WORD.get(rule.kind)
-    return None if word is None else f"x-mbx-{word}-{rule.header_suffix.lower()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,17 +153,14 @@ def _key(rule: RateLimitRule) -> _RuleKey:
 class _Window:
     """The count of one rule in the current fixed window."""
 
-    __slots__ = ("budget", "rule", "start_ms", "used")
+    __slots__ = ("budget", "length_ms", "rule", "start_ms", "used")
 
     def __init__(self, rule: RateLimitRule, budget: int) -> None:
-        self.rule = rule
+        self.rule = rule  # replaced by set_rules only with a rule of the same window
         self.budget = budget
+        self.length_ms = rule.window_s * 1000  # read on every request and response
         self.start_ms = -1
         self.used = 0
-
-    @property
-    def length_ms(self) -> int:
-        return self.rule.window_s * 1000
 
     def roll(self, now_ms: int) -> None:
         start = now_ms - now_ms % self.length_ms
@@ -209,7 +197,7 @@ class RateLimiter:
         self._name = name
         self._max_wait_s = max_wait_s
         self._windows: dict[_RuleKey, _Window] = {}
-        self._windows_by_header: dict[str, tuple[_Window, ...]] = {}
+        self._windows_by_header: dict[str, _Window] = {}
         self._reported: dict[str, int] = {}
         self._blocked_until = 0.0  # on clock.monotonic()
         self._banned_until = 0.0
@@ -236,12 +224,12 @@ class RateLimiter:
             window.rule, window.budget = rule, max(1, math.floor(rule.limit * self._share))
             windows[key] = window
         self._windows = windows
-        by_header: dict[str, list[_Window]] = {}
-        for window in windows.values():
-            header = _window_header(window.rule)
-            if header is not None:
-                by_header.setdefault(header, []).append(window)
-        self._windows_by_header = {name: tuple(found) for name, found in by_header.items()}
+        # One window per header: (kind, interval, number) is unique and S/M/H/D differ.
+        self._windows_by_header = {
+            f"x-mbx-{_HEADER_WORD[w.rule.kind]}-{w.rule.header_suffix.lower()}": w
+            for w in windows.values()
+            if w.rule.kind in _HEADER_WORD  # RAW_REQUESTS has no header
+        }
         self._wake_head()
 
     # -- sending ---------------------------------------------------------------------------
@@ -384,11 +372,11 @@ class RateLimiter:
                 continue
             name, canonical = usage
             self._reported[name] = value
-            for window in self._windows_by_header.get(canonical, ()):
+            window = self._windows_by_header.get(canonical)
+            if window is not None:
                 window.roll(now_ms)
-                if sent_ms is not None and sent_ms < window.start_ms:
-                    continue
-                window.used = max(window.used, value)
+                if sent_ms is None or sent_ms >= window.start_ms:
+                    window.used = max(window.used, value)
 
     def block(self, retry_after_s: float, *, banned: bool, reason: str) -> None:
         """Stop every request until now + ``retry_after_s`` (a 429, a 418 ban, -1003/-1015).

@@ -8,7 +8,8 @@
    so bars closed while disconnected reach downstream before any newer frame;
 3. reads frames until the server closes, the socket fails, the server announces a shutdown,
    or the staleness watchdog closes it (:meth:`StreamConnection.request_close`: stale
-   streams, or rotation at ``max_age_s``).
+   streams, or rotation at ``max_age_s``), yielding to the event loop every
+   :data:`FRAMES_PER_YIELD` frames so a burst never starves other tasks.
 
 Klines go through the shared :class:`~exchange.binance.kline_gaps.KlineSequencer`; a gap the
 stream reveals is filled from REST inline, before the next frame is read. A failed or
@@ -44,7 +45,7 @@ from exchange.binance.parse_market import (
     decode_market_frame,
 )
 
-__all__ = ["FetchKlines", "OnMessage", "StreamConnection", "StreamLimits"]
+__all__ = ["FRAMES_PER_YIELD", "FetchKlines", "OnMessage", "StreamConnection", "StreamLimits"]
 
 log = structlog.get_logger(__name__)
 

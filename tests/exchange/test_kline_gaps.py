@@ -267,6 +267,21 @@ def test_snapshot_is_plain_data() -> None:
 # --- property: whatever the stream loses or repeats, downstream sees the truth -------------
 
 
+def test_accept_from_stream_tells_when_a_backfill_is_due() -> None:
+    seq = KlineSequencer()
+    assert seq.accept_from_stream(bar(0, closed=False)) == ([bar(0, closed=False)], False)
+    assert seq.accept_from_stream(bar(0)) == ([bar(0)], False)
+    assert seq.accept_from_stream(bar(2, closed=False)) == ([], True)  # bar 1 is missing
+    assert seq.accept_from_stream(bar(2)) == ([], True)
+    assert seq.accept_from_stream(bar(0)) == ([], True)  # a duplicate changes nothing
+    eth = bar(0, symbol="ETHUSDT")
+    assert seq.accept_from_stream(eth) == ([eth], False)  # other series are unaffected
+    seq.accept_backfill([bar(1), bar(2), bar(3, closed=False)])
+    assert seq.accept_from_stream(bar(3, closed=False)) == ([bar(3, closed=False)], False)
+    assert seq.accept_from_stream(bar(1, closed=False)) == ([], False)  # stale
+    assert seq.stale_updates_dropped == 2  # this one and bar 2's update, held then superseded
+
+
 @dataclass(frozen=True)
 class Event:
     bar: int  # index into the truth
@@ -324,9 +339,22 @@ def scenarios(draw: st.DrawFn) -> tuple[list[int], list[Event], int]:
     return truth, events, draw(st.integers(1, 4))
 
 
+def accept_and_check(
+    seq: KlineSequencer, kline: Kline, via_stream_api: bool
+) -> tuple[list[Kline], bool]:
+    """accept() then pending_gap(), or accept_from_stream() checked against pending_gap()."""
+    if not via_stream_api:
+        return seq.accept(kline), seq.pending_gap(kline.symbol, kline.interval) is not None
+    emitted, gap_pending = seq.accept_from_stream(kline)
+    assert gap_pending == (seq.pending_gap(kline.symbol, kline.interval) is not None)
+    return emitted, gap_pending
+
+
+@pytest.mark.parametrize("via_stream_api", [False, True])
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_emitted_closed_klines_are_exactly_the_truth(
+    via_stream_api: bool,
     scenario: tuple[list[int], list[Event], int],
 ) -> None:
     truth, events, page = scenario
@@ -342,8 +370,11 @@ def test_emitted_closed_klines_are_exactly_the_truth(
             connected = True
             out += fill(seq, fetch, event.bar, event.closed)
         for _ in range(2 if event.repeat else 1):
-            out += seq.accept(bar(event.bar, closed=event.closed))
-            if seq.pending_gap("BTCUSDT", "1m") is not None:
+            emitted, gap_pending = accept_and_check(
+                seq, bar(event.bar, closed=event.closed), via_stream_api
+            )
+            out += emitted
+            if gap_pending:
                 out += fill(seq, fetch, event.bar, event.closed)
     out += fill(seq, fetch, truth[-1], True)  # the final reconnect, after the last bar closed
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 from structlog.testing import capture_logs
 
 from app.domain.clock import ManualClock
 from app.errors import RateLimitedError
+from exchange.binance import ratelimit
 from exchange.binance.ratelimit import (
     DEFAULT_SPOT_RULES,
     DEFAULT_USDM_RULES,
@@ -279,6 +281,66 @@ async def test_header_names_are_case_insensitive_and_bad_values_are_ignored() ->
         "x-mbx-order-count-10s": 2,
         "x-mbx-used-weight-1h": 900,
     }
+
+
+async def test_aiohttp_headers_in_mixed_case_count_every_time() -> None:
+    limiter, _ = make_limiter(offset_s=0, rules=(WEIGHT_1M, ORDERS_10S), share=1.0)
+    headers = CIMultiDictProxy(
+        CIMultiDict(
+            [
+                ("Content-Type", "application/json"),
+                (istr("X-Mbx-Used-Weight-1m"), "6"),  # aiohttp hands out istr names
+                ("x-MBX-order-COUNT-10S", "3"),
+                ("X-MBX-USED-WEIGHT", "6"),  # no window in the name: not a usage header
+                ("X-MBX-UUID", "e0a3c0b4-5f0c-4d1e-9a2b-3c4d5e6f7a8b"),
+                ("X-MBX-USED-WEIGHT-1H", "40"),  # a window we have no rule for
+            ]
+        )
+    )
+    limiter.observe_headers(headers)
+    assert rule_state(limiter, "1M")["used"] == 6
+    assert rule_state(limiter, "10S", "ORDERS")["used"] == 3
+    # The same names again (now remembered), with higher counts.
+    limiter.observe_headers(
+        CIMultiDict([(istr("X-Mbx-Used-Weight-1m"), "8"), ("x-MBX-order-COUNT-10S", "4")])
+    )
+    assert rule_state(limiter, "1M")["used"] == 8
+    assert rule_state(limiter, "10S", "ORDERS")["used"] == 4
+    assert limiter.snapshot()["reported"] == {
+        "x-mbx-used-weight-1m": 8,
+        "x-mbx-order-count-10s": 4,
+        "x-mbx-used-weight-1h": 40,
+    }
+
+
+async def test_padded_and_zero_led_header_names_count_for_their_window() -> None:
+    limiter, _ = make_limiter(offset_s=0, share=1.0)
+    limiter.observe_headers({" X-MBX-USED-WEIGHT-01M ": "3"})
+    assert rule_state(limiter, "1M")["used"] == 3
+    assert limiter.snapshot()["reported"] == {"x-mbx-used-weight-01m": 3}
+
+
+async def test_a_window_added_by_set_rules_takes_its_header_from_then_on() -> None:
+    limiter, _ = make_limiter(offset_s=0, share=1.0)
+    limiter.observe_headers({"X-MBX-USED-WEIGHT-1H": "5"})  # no rule yet: reported only
+    limiter.set_rules([WEIGHT_1M, RateLimitRule("REQUEST_WEIGHT", "HOUR", 1, 100)])
+    assert rule_state(limiter, "1H")["used"] == 0
+    limiter.observe_headers({"X-MBX-USED-WEIGHT-1H": "9"})
+    assert rule_state(limiter, "1H")["used"] == 9
+    assert rule_state(limiter, "1M")["used"] == 0
+
+
+async def test_header_names_past_the_memo_bound_are_still_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    memo: dict[str, object] = {}
+    monkeypatch.setattr(ratelimit, "_USAGE_NAMES", memo)
+    monkeypatch.setattr(ratelimit, "_USAGE_NAMES_MAX", 4)
+    limiter, _ = make_limiter(offset_s=0, share=1.0)
+    junk = {f"X-Junk-{index}": "1" for index in range(10)}
+    limiter.observe_headers({**junk, "X-MBX-USED-WEIGHT-1M": "7"})
+    assert len(memo) == 4
+    assert rule_state(limiter, "1M")["used"] == 7
 
 
 async def test_a_response_sent_in_the_previous_window_does_not_fill_the_new_one() -> None:

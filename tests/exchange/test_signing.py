@@ -391,7 +391,8 @@ class _Tif(enum.StrEnum):
     ODD = "a b+/=%é"
 
 
-class _MixinSide(str, enum.Enum):  # str() of a member is "_MixinSide.BUY", its value "BUY"
+# Deliberately not a StrEnum: str() of this member is "_MixinSide.BUY", its value "BUY".
+class _MixinSide(str, enum.Enum):  # noqa: UP042
     BUY = "BUY"
 
 
