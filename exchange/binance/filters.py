@@ -1,7 +1,8 @@
 """Symbol rules read from Binance ``exchangeInfo`` (Spot ``/api/v3``, USD-M ``/fapi/v1``).
 
-This module is the data half of ``exchange.binance.rules``: the frozen records and the parser.
-Import them from ``exchange.binance.rules``, which re-exports everything public here.
+This module is the data half of ``exchange.binance.rules``: the parser, which builds the frozen
+records of ``exchange.binance.filter_records`` (re-exported here). Import them from
+``exchange.binance.rules``, which re-exports everything public here.
 
 Every number comes from the JSON string exactly (``Decimal("0.00001000")``), never through a
 float. A symbol whose known filters cannot be read is skipped with a reason instead of being
@@ -12,13 +13,23 @@ Unknown filter types and unknown fields are tolerated, because Binance adds them
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import msgspec
 
 from app.domain.enums import MarketType
+from exchange.binance.filter_records import (
+    ExchangeInfo,
+    LotSize,
+    MinNotional,
+    Notional,
+    PercentPrice,
+    PercentPriceBySide,
+    PriceFilter,
+    SymbolRules,
+    TrailingDelta,
+)
 
 __all__ = [
     "ExchangeInfo",
@@ -37,133 +48,6 @@ __all__ = [
 
 class ExchangeInfoError(ValueError):
     """The payload as a whole is not an exchangeInfo answer (not an object, no symbol list)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PriceFilter:
-    """PRICE_FILTER. A zero in any field disables that rule (Binance docs)."""
-
-    min_price: Decimal
-    max_price: Decimal
-    tick_size: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class LotSize:
-    """LOT_SIZE or MARKET_LOT_SIZE. Spot MARKET_LOT_SIZE often has step 0: use LOT_SIZE's."""
-
-    min_qty: Decimal
-    max_qty: Decimal
-    step_size: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class MinNotional:
-    """MIN_NOTIONAL: spot's legacy filter, or futures' (whose field is ``notional``).
-
-    Futures has no ``applyToMarket``: its minimum always applies, with the mark price standing
-    in for market orders, and never to reduce-only orders. ``avg_price_mins`` is spot only.
-    """
-
-    min_notional: Decimal
-    apply_to_market: bool = True
-    avg_price_mins: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Notional:
-    """Spot NOTIONAL (replaced MIN_NOTIONAL in 2023): a notional range, each end optional."""
-
-    min_notional: Decimal
-    apply_min_to_market: bool
-    max_notional: Decimal
-    apply_max_to_market: bool
-    avg_price_mins: int
-
-
-@dataclass(frozen=True, slots=True)
-class PercentPrice:
-    """PERCENT_PRICE. Spot measures against an average price, futures against the mark price."""
-
-    multiplier_up: Decimal
-    multiplier_down: Decimal
-    avg_price_mins: int | None = None  # spot only
-    multiplier_decimal: int | None = None  # futures only
-
-
-@dataclass(frozen=True, slots=True)
-class PercentPriceBySide:
-    """PERCENT_PRICE_BY_SIDE (spot): bid multipliers bound BUY prices, ask multipliers SELL."""
-
-    bid_multiplier_up: Decimal
-    bid_multiplier_down: Decimal
-    ask_multiplier_up: Decimal
-    ask_multiplier_down: Decimal
-    avg_price_mins: int
-
-
-@dataclass(frozen=True, slots=True)
-class TrailingDelta:
-    """TRAILING_DELTA (spot): allowed ``trailingDelta`` range in basis points."""
-
-    min_trailing_above_delta: int
-    max_trailing_above_delta: int
-    min_trailing_below_delta: int
-    max_trailing_below_delta: int
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolRules:
-    """Everything needed to shape and pre-check an order for one symbol.
-
-    A filter the symbol does not carry is ``None``. ``filter_types`` lists every filter type
-    the exchange sent, in order; ``unknown_filters`` the ones this module does not interpret.
-    """
-
-    symbol: str
-    market: MarketType
-    status: str
-    base_asset: str
-    quote_asset: str
-    order_types: frozenset[str] = frozenset()
-    price_filter: PriceFilter | None = None
-    lot_size: LotSize | None = None
-    market_lot_size: LotSize | None = None
-    min_notional: MinNotional | None = None
-    notional: Notional | None = None
-    percent_price: PercentPrice | None = None
-    percent_price_by_side: PercentPriceBySide | None = None
-    max_num_orders: int | None = None
-    max_num_algo_orders: int | None = None
-    max_num_iceberg_orders: int | None = None
-    iceberg_parts: int | None = None
-    max_position: Decimal | None = None
-    trailing_delta: TrailingDelta | None = None
-    # futures only
-    contract_type: str | None = None
-    price_precision: int | None = None
-    quantity_precision: int | None = None
-    trigger_protect: Decimal | None = None
-    liquidation_fee: Decimal | None = None
-    market_take_bound: Decimal | None = None
-    filter_types: tuple[str, ...] = ()
-    unknown_filters: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeInfo:
-    """A parsed exchangeInfo answer.
-
-    ``skipped`` holds ``(symbol, reason)`` for every entry that could not be read (an entry
-    without a readable name is called ``#<index>``). ``rate_limits_raw`` is the ``rateLimits``
-    list untouched, for the rate limiter to interpret.
-    """
-
-    market: MarketType
-    symbols: dict[str, SymbolRules]
-    rate_limits_raw: tuple[Mapping[str, Any], ...] = ()
-    server_time_ms: int | None = None
-    skipped: tuple[tuple[str, str], ...] = field(default=())
 
 
 class _MalformedError(ValueError):
