@@ -7,4 +7,12 @@ without touching the network. Modules so far (this list grows as the simulator d
   ``ReplayMarket`` (recorded klines) and ``intrabar_updates`` (in-progress stream updates).
 - ``kline_files``: loading Binance public-data (data.binance.vision) kline CSV and zip files.
 - ``synthetic``: ``SyntheticMarket``, a seeded, regime-switching price generator.
+- ``catalog``: the simulated symbols and their exchangeInfo / fundingInfo answers.
+- ``replies``: Binance-shaped answers (error codes and messages, 429/418, usage headers).
+- ``auth``: request verification as Binance does it (HMAC/Ed25519, timestamp, recvWindow).
+- ``market_feed``: price sources → kline, bookTicker and markPrice frames over simulated time.
+- ``stream_server``: the ``/stream`` and ``/ws/<name>`` market-stream WebSocket routes.
+
+Not built yet: the REST and WebSocket-API server, matching and accounts, user-data streams,
+fault injection, persisted state, ``tradebus sim`` and the embedded default in ``tradebus run``.
 """
