@@ -23,6 +23,11 @@ The rules (Binance Spot docs, "Request security" for REST and WebSocket API):
 Order of checks: API key, mandatory params, recvWindow, signature, timing. The signature is
 checked before the clock so a tampered ``timestamp`` reads as a bad signature (-1022), not as
 clock skew (-1021) that the client would "fix" by resyncing.
+
+Unverified (Binance does not document it): that order of checks; -2014 for a missing key
+header; -1130 (not -1100) for a malformed recvWindow; the 10**15 cut-off between millisecond
+and microsecond timestamps; the refusal of a raw ``+`` in a REST signature (form decoding reads
+it as a space, which may be stricter than Binance).
 """
 
 from __future__ import annotations

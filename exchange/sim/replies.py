@@ -6,6 +6,11 @@ it comes with; rate-limit answers add ``Retry-After``; successful answers carry 
 ``X-MBX-USED-WEIGHT-<n><L>`` / ``X-MBX-ORDER-COUNT-<n><L>`` usage headers the client's limiter
 reads. Every ``Decimal`` in a body is written as a JSON string; a float is refused, since
 Binance never sends one and a float would already have lost digits.
+
+Unverified against the live exchange (no machine here reaches it): the HTTP statuses of most
+codes (-1007 as 408; -1000/-1001/-1006 as 500; -2014/-2015/-1002 as 401; -1015 as 429; the rest
+400 — only -1008 as 503 is backed by a report), the 418 message (older wording), the default
+-2010 text (Binance fills in the engine's reason) and -2019's text.
 """
 
 from __future__ import annotations
