@@ -7,76 +7,40 @@ the simulator on another port). Secrets are ``SecretStr`` and never printed.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    SecretStr,
     StringConstraints,
     model_validator,
 )
 from pydantic_settings import NoDecode
 
 from app.domain.enums import MarketType
+from config.fields import (
+    SECTION_CONFIG,
+    OptionalPath,
+    OptionalSecret,
+    SettingsIssues,
+    empty_to_none,
+    split_list,
+    upper,
+)
 
 __all__ = ["EndpointOverrides", "ExchangeSettings", "SettingsIssues"]
 
 SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
-_SECTION_CONFIG = ConfigDict(frozen=True, extra="forbid")
-
-
-class SettingsIssues(ValueError):
-    """Cross-field problems, each tied to a field path relative to the model that raised it.
-
-    Pydantic keeps the exception object in the error's ``ctx``, which is how the loader recovers
-    the precise field; the message itself never contains input values.
-    """
-
-    def __init__(self, issues: tuple[tuple[str, str], ...]) -> None:
-        super().__init__("; ".join(f"{field}: {reason}" for field, reason in issues))
-        self.issues = issues
-
-
-def _empty_to_none(value: object) -> object:
-    # TOML has no null, and an empty environment variable usually means "not set".
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _upper(value: object) -> object:
-    return value.upper() if isinstance(value, str) else value
-
-
-def _split_list(value: object) -> object:
-    # Env vars and ``--set`` give strings: accept a JSON list or "BTCUSDT,ETHUSDT".
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise ValueError("not a valid JSON list") from None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
-OptionalPath = Annotated[Path | None, BeforeValidator(_empty_to_none)]
-Symbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_PATTERN)]
+Symbol = Annotated[str, BeforeValidator(upper), StringConstraints(pattern=SYMBOL_PATTERN)]
 HttpUrl = Annotated[
     str | None,
-    BeforeValidator(_empty_to_none),
+    BeforeValidator(empty_to_none),
     StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$"),
 ]
 WsUrl = Annotated[
     str | None,
-    BeforeValidator(_empty_to_none),
+    BeforeValidator(empty_to_none),
     StringConstraints(pattern=r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"),
 ]
 KlineInterval = Literal[
@@ -88,7 +52,7 @@ KlineInterval = Literal[
 class EndpointOverrides(BaseModel):
     """Per-URL overrides of the environment's preset; unset means "use the preset"."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
     spot_rest: HttpUrl = None
     spot_ws_api: WsUrl = None
@@ -103,7 +67,7 @@ class EndpointOverrides(BaseModel):
 class ExchangeSettings(BaseModel):
     """Venue, market, credentials and client behaviour (``exchange``)."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
     venue: Literal["sim", "binance"] = "sim"
     market: MarketType = MarketType.SPOT
@@ -117,10 +81,10 @@ class ExchangeSettings(BaseModel):
     private_key_passphrase: OptionalSecret = None
     # NoDecode: the validator parses strings itself, so env vars may be CSV or a JSON list.
     symbols: Annotated[
-        tuple[Symbol, ...], NoDecode, BeforeValidator(_split_list), Field(min_length=1)
+        tuple[Symbol, ...], NoDecode, BeforeValidator(split_list), Field(min_length=1)
     ] = ("BTCUSDT", "ETHUSDT")
     kline_intervals: Annotated[
-        tuple[KlineInterval, ...], NoDecode, BeforeValidator(_split_list), Field(min_length=1)
+        tuple[KlineInterval, ...], NoDecode, BeforeValidator(split_list), Field(min_length=1)
     ] = ("1m",)
     book_ticker: bool = True
     recv_window_ms: int = Field(default=5000, ge=1, le=60000)

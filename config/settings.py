@@ -23,7 +23,6 @@ from typing import Annotated, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
@@ -35,7 +34,8 @@ from pydantic_settings import (
 )
 
 from app.domain.enums import Mode
-from config.exchange import ExchangeSettings, OptionalPath, OptionalSecret, SettingsIssues
+from config.exchange import ExchangeSettings
+from config.fields import SECTION_CONFIG, OptionalPath, OptionalSecret, SettingsIssues, upper
 
 __all__ = [
     "AlertSettings",
@@ -50,20 +50,13 @@ __all__ = [
     "use_source_plan",
 ]
 
-_SECTION_CONFIG = ConfigDict(frozen=True, extra="forbid")
-
-
-def _upper(value: object) -> object:
-    return value.upper() if isinstance(value, str) else value
-
-
 InstanceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
 class RuntimeSettings(BaseModel):
     """Supervisor and shutdown behaviour (``app.runtime``)."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
     drain_timeout_s: float = Field(default=5.0, gt=0)
     restart_backoff_initial_s: float = Field(default=0.5, gt=0)
@@ -83,7 +76,7 @@ class RuntimeSettings(BaseModel):
 class BusSettings(BaseModel):
     """Default queue bounds for the channels (``app.bus``)."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
     default_capacity: int = Field(default=1024, ge=1)
     market_capacity: int = Field(default=4096, ge=1)
@@ -93,9 +86,9 @@ class BusSettings(BaseModel):
 class LoggingSettings(BaseModel):
     """structlog output (``app.logging``)."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
-    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(upper)] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
     # An empty string disables file logging: TOML cannot express None.
     file: OptionalPath = Path("logs/tradebus.log")
@@ -106,7 +99,7 @@ class LoggingSettings(BaseModel):
 class HealthSettings(BaseModel):
     """Heartbeat file, stall detection and event-loop lag (``app.health``)."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
     heartbeat_path: Path = Path("status/heartbeat.json")
     interval_s: float = Field(default=5.0, gt=0)
@@ -140,7 +133,7 @@ class HealthSettings(BaseModel):
 class AlertSettings(BaseModel):
     """Where operator alerts go (``app.alerts``)."""
 
-    model_config = _SECTION_CONFIG
+    model_config = SECTION_CONFIG
 
     slack_webhook_url: OptionalSecret = None
     min_severity: Literal["info", "warning", "critical"] = "warning"

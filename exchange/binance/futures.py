@@ -14,6 +14,11 @@ from app.domain.enums import MarketType
 from app.domain.market import BookTicker, Kline, MarkPrice
 from app.domain.orders import AlgoOrderUpdated, Fill, OrderUpdated, SubmitOrder
 from app.errors import RejectedError
+from exchange.binance.market_calls import (
+    load_exchange_info,
+    load_klines,
+    trade_history_params,
+)
 from exchange.binance.order_params import (
     futures_algo_order_params,
     futures_order_params,
@@ -36,11 +41,9 @@ from exchange.binance.parse_market import (
     parse_funding_info,
     parse_premium_index,
     parse_rest_book_ticker,
-    parse_rest_klines,
 )
-from exchange.binance.ratelimit import parse_rate_limits
 from exchange.binance.rest import RestTransport, Security
-from exchange.binance.rules import ExchangeInfo, parse_exchange_info
+from exchange.binance.rules import ExchangeInfo
 
 __all__ = ["FuturesClient", "kline_weight"]
 
@@ -70,12 +73,9 @@ class FuturesClient:
         return await self.transport.fetch_server_time_ms()
 
     async def exchange_info(self) -> ExchangeInfo:
-        body = await self.transport.request("GET", "/fapi/v1/exchangeInfo", weight=1)
-        info = parse_exchange_info(body, MarketType.USDM)
-        rules = parse_rate_limits(info.rate_limits_raw)
-        if rules:
-            self.transport.limiter.set_rules(rules)
-        return info
+        return await load_exchange_info(
+            self.transport, "/fapi/v1/exchangeInfo", (), weight=1, market=MarketType.USDM
+        )
 
     async def klines(
         self,
@@ -86,18 +86,16 @@ class FuturesClient:
         end_ms: int | None = None,
         limit: int = 500,
     ) -> list[Kline]:
-        params: list[tuple[str, object]] = [
-            ("symbol", symbol),
-            ("interval", interval),
-            ("startTime", start_ms),
-            ("endTime", end_ms),
-            ("limit", limit),
-        ]
-        body = await self.transport.request(
-            "GET", "/fapi/v1/klines", params, weight=kline_weight(limit)
+        return await load_klines(
+            self.transport,
+            "/fapi/v1/klines",
+            symbol,
+            interval,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=limit,
+            weight=kline_weight(limit),
         )
-        now_ms = self.transport.server_time.timestamp_ms()
-        return parse_rest_klines(body, symbol=symbol, interval=interval, now_ms=now_ms)
 
     async def book_tickers(self, symbol: str | None = None) -> list[BookTicker]:
         params = [("symbol", symbol)] if symbol else []
@@ -282,13 +280,9 @@ class FuturesClient:
         start_ms: int | None = None,
         limit: int = 500,
     ) -> list[Fill]:
-        params: list[tuple[str, object]] = [
-            ("symbol", symbol),
-            ("orderId", order_id),
-            ("fromId", from_id),
-            ("startTime", start_ms),
-            ("limit", limit),
-        ]
+        params = trade_history_params(
+            symbol, from_id=from_id, order_id=order_id, start_ms=start_ms, limit=limit
+        )
         body = await self.transport.request(
             "GET", "/fapi/v1/userTrades", params, security=Security.SIGNED, weight=5
         )

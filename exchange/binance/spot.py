@@ -15,6 +15,11 @@ from app.domain.account import Balance
 from app.domain.enums import MarketType
 from app.domain.market import BookTicker, Kline
 from app.domain.orders import Fill, OrderUpdated, SubmitOrder
+from exchange.binance.market_calls import (
+    load_exchange_info,
+    load_klines,
+    trade_history_params,
+)
 from exchange.binance.order_params import spot_order_params
 from exchange.binance.parse_account import (
     CancelReplaceResult,
@@ -24,10 +29,9 @@ from exchange.binance.parse_account import (
     parse_spot_order,
     parse_spot_orders,
 )
-from exchange.binance.parse_market import parse_rest_book_ticker, parse_rest_klines
-from exchange.binance.ratelimit import parse_rate_limits
+from exchange.binance.parse_market import parse_rest_book_ticker
 from exchange.binance.rest import RestTransport, Security
-from exchange.binance.rules import ExchangeInfo, parse_exchange_info
+from exchange.binance.rules import ExchangeInfo
 
 __all__ = ["SpotClient"]
 
@@ -46,12 +50,9 @@ class SpotClient:
         params: list[tuple[str, object]] = []
         if symbols:
             params.append(("symbols", _json_list(symbols)))
-        body = await self.transport.request("GET", "/api/v3/exchangeInfo", params, weight=20)
-        info = parse_exchange_info(body, MarketType.SPOT)
-        rules = parse_rate_limits(info.rate_limits_raw)
-        if rules:
-            self.transport.limiter.set_rules(rules)
-        return info
+        return await load_exchange_info(
+            self.transport, "/api/v3/exchangeInfo", params, weight=20, market=MarketType.SPOT
+        )
 
     async def klines(
         self,
@@ -62,16 +63,16 @@ class SpotClient:
         end_ms: int | None = None,
         limit: int = 500,
     ) -> list[Kline]:
-        params: list[tuple[str, object]] = [
-            ("symbol", symbol),
-            ("interval", interval),
-            ("startTime", start_ms),
-            ("endTime", end_ms),
-            ("limit", limit),
-        ]
-        body = await self.transport.request("GET", "/api/v3/klines", params, weight=2)
-        now_ms = self.transport.server_time.timestamp_ms()
-        return parse_rest_klines(body, symbol=symbol, interval=interval, now_ms=now_ms)
+        return await load_klines(
+            self.transport,
+            "/api/v3/klines",
+            symbol,
+            interval,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=limit,
+            weight=2,
+        )
 
     async def book_tickers(self, symbol: str | None = None) -> list[BookTicker]:
         params = [("symbol", symbol)] if symbol else []
@@ -165,13 +166,9 @@ class SpotClient:
         start_ms: int | None = None,
         limit: int = 500,
     ) -> list[Fill]:
-        params: list[tuple[str, object]] = [
-            ("symbol", symbol),
-            ("orderId", order_id),
-            ("fromId", from_id),
-            ("startTime", start_ms),
-            ("limit", limit),
-        ]
+        params = trade_history_params(
+            symbol, from_id=from_id, order_id=order_id, start_ms=start_ms, limit=limit
+        )
         body = await self.transport.request(
             "GET",
             "/api/v3/myTrades",

@@ -1,29 +1,5 @@
-"""Shared fixtures for the exchange-layer tests.
+"""Fixtures for the exchange-layer tests: the recorded Binance payloads, when present."""
 
-``../shared/fixtures/binance`` holds recorded Binance payloads beside the repository; a fresh
-clone has no such folder, so every test that reads it skips cleanly instead of failing.
-"""
+from tests.recorded_data import binance_fixtures, kline_fixtures
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-
-
-@pytest.fixture
-def binance_fixtures() -> Path:
-    folder = SHARED_FIXTURES / "binance"
-    if not folder.is_dir():
-        pytest.skip(f"recorded Binance payloads not present at {folder}")
-    return folder
-
-
-@pytest.fixture
-def kline_fixtures() -> Path:
-    folder = SHARED_FIXTURES / "klines"
-    if not folder.is_dir():
-        pytest.skip(f"recorded klines not present at {folder}")
-    return folder
+__all__ = ["binance_fixtures", "kline_fixtures"]

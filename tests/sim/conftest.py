@@ -1,21 +1,5 @@
-"""Shared fixtures for the simulator tests.
+"""Fixtures for the simulator tests: the recorded Binance klines, when present."""
 
-``../shared/fixtures/klines`` holds real Binance public-data kline files beside the
-repository; a fresh clone has no such folder, so every test that reads it skips cleanly.
-"""
+from tests.recorded_data import kline_fixtures
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-
-
-@pytest.fixture
-def kline_fixtures() -> Path:
-    folder = SHARED_FIXTURES / "klines"
-    if not folder.is_dir():
-        pytest.skip(f"recorded klines not present at {folder}")
-    return folder
+__all__ = ["kline_fixtures"]
