@@ -1,4 +1,4 @@
-"""The `tradebus` command: run | status | config check | version.
+"""The `tradebus` command: run | status | config check | sim | version.
 
 Everything written to stdout and stderr — logs, tracebacks, config errors, status — passes
 through the secret redactor; the configured secrets are registered the moment the config is
@@ -11,22 +11,30 @@ import argparse
 import asyncio
 import json
 import platform
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
 from app import __version__
+from app.domain.clock import SystemClock
 from app.log_setup import configure_logging
 from app.redaction import REDACTOR
 from app.runtime import ExitCode
+from app.sim_admin_cli import add_fault_commands, run_fault_command
 from app.status import format_status, read_status
 from config import ConfigError, Settings, load_settings, parse_set_option, render_effective
 from config.loader import DEFAULT_CONFIG_PATH
 from config.loader import secret_values as configured_secrets
+from exchange.sim.options import TEST_API_KEY
+from exchange.sim.state_file import StateFileError
+
+if TYPE_CHECKING:
+    from exchange.sim.server import SimExchange
 
 log = structlog.get_logger("app.cli")
 
@@ -77,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="print the effective config (secrets masked); exit 2 when invalid"
     )
     _config_options(check)
+
+    sim = commands.add_parser(
+        "sim",
+        help="serve the Binance-compatible simulator alone, or arm its faults",
+        description="Without an action: serve the simulator (the [sim] section of the config) "
+        "until SIGTERM/SIGINT. `tradebus sim fault ...` talks to a running one.",
+    )
+    _config_options(sim)
+    sim.add_argument("--port", type=int, help="override sim.port (0: any free port)")
+    sim_commands = sim.add_subparsers(dest="sim_command", metavar="ACTION")
+    add_fault_commands(sim_commands)
 
     commands.add_parser("version", help="print the version")
     return parser
@@ -139,6 +158,54 @@ def _cmd_run(args: argparse.Namespace, stderr: TextIO) -> int:
         return ExitCode.INTERNAL_ERROR
 
 
+def _cmd_sim(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if args.sim_command == "fault":
+        return run_fault_command(args, stdout=stdout, stderr=stderr)
+    from app.sim_venue import build_sim  # the heavy imports only when serving
+
+    settings = _load(args, stderr)
+    if settings is None:
+        return ExitCode.CONFIG_ERROR
+    if args.port is not None:
+        settings = settings.model_copy(
+            update={"sim": settings.sim.model_copy(update={"port": args.port})}
+        )
+    configure_logging(
+        level=settings.logging.level,
+        fmt=settings.logging.format,
+        file=settings.logging.file,
+        file_max_bytes=settings.logging.file_max_bytes,
+        file_backups=settings.logging.file_backups,
+        static_context={"instance": settings.instance_name, "mode": "sim"},
+    )
+    try:
+        sim = build_sim(settings, clock=SystemClock())
+    except (OSError, ValueError, StateFileError) as exc:
+        print(f"tradebus: sim: {exc}", file=stderr)
+        return ExitCode.CONFIG_ERROR
+    endpoints = sim.endpoints
+    print(
+        f"simulator on {endpoints.spot_rest} (spot REST), {endpoints.futures_rest}/fapi "
+        f"(futures), admin {endpoints.spot_rest}/sim/admin; test API key {TEST_API_KEY}",
+        file=stdout,
+        flush=True,
+    )
+    return int(asyncio.run(_serve_sim(sim)))
+
+
+async def _serve_sim(sim: SimExchange) -> ExitCode:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with sim.serving(), asyncio.TaskGroup() as group:
+        pumps = group.create_task(sim.run())
+        await stop.wait()
+        pumps.cancel()
+    log.info("sim_stopped")
+    return ExitCode.OK
+
+
 def _cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     path: Path | None = args.heartbeat
     if path is None:
@@ -178,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_status(args, stdout, stderr)
     if args.command == "config":
         return _cmd_config_check(args, stdout, stderr)
+    if args.command == "sim":
+        return _cmd_sim(args, stdout, stderr)
     print(f"tradebus {__version__} (Python {platform.python_version()})", file=stdout)
     return ExitCode.OK
 

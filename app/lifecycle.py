@@ -47,6 +47,8 @@ class Stage(IntEnum):
     EXECUTOR = 3
     RECORDER = 4
     OBSERVER = 5
+    # The embedded simulator: up before anything connects to it, down after everyone left.
+    VENUE = 6
 
 
 class Phase(StrEnum):

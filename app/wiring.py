@@ -22,10 +22,13 @@ from app.errors import FatalVenueError
 from app.health import HealthMonitor, HealthOptions, LoopLagMonitor
 from app.redaction import REDACTOR, Redactor
 from app.runtime import ComponentSpec, ExitCode, RuntimeOptions, Stage, Supervisor
+from app.sim_venue import build_sim, sim_client_settings
 from app.systemd import SystemdNotifier
 from app.venue import build_binance_venue
 from config import Settings
 from config.environment import systemd_notify_socket, systemd_watchdog_usec
+from exchange.binance.endpoints import Endpoints
+from exchange.sim.state_file import StateFileError
 
 log = structlog.get_logger("app.wiring")
 
@@ -161,6 +164,10 @@ def build_daemon(
         closers.append(
             _wire_binance(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
         )
+    else:
+        closers.extend(
+            _wire_sim(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
+        )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(
         ComponentSpec(
@@ -180,13 +187,59 @@ def build_daemon(
     return Daemon(settings, bus, supervisor, health, notifier, closers)
 
 
-def _wire_binance(
+def _wire_sim(
     settings: Settings, *, bus: Bus, clock: Clock, supervisor: Supervisor, health: HealthMonitor
+) -> list[Callable[[], Awaitable[None]]]:
+    """The embedded simulator (its port bound now, so the client knows where it is), and the
+    same Binance client wiring as for the real exchange, pointed at it with its test key."""
+    try:
+        sim = build_sim(settings, clock=clock)
+    except OSError as exc:
+        raise StartupConfigError(
+            f"sim: cannot listen on {settings.sim.host}:{settings.sim.port} ({exc.strerror}); "
+            "is another tradebus or `tradebus sim` running? Set sim.port to another port"
+        ) from None
+    except (ValueError, StateFileError) as exc:
+        raise StartupConfigError(f"sim: {exc}") from None
+    supervisor.add(
+        ComponentSpec(
+            "sim",
+            Stage.VENUE,
+            start=sim.start,
+            run=sim.run,
+            progress=lambda: sim.spot.timeline.frames_sent + sim.futures.timeline.frames_sent,
+        )
+    )
+    health.add_section("sim", sim.status)
+    client_settings = settings.model_copy(
+        update={"exchange": sim_client_settings(settings.exchange)}
+    )
+    close_client = _wire_binance(
+        client_settings,
+        bus=bus,
+        clock=clock,
+        supervisor=supervisor,
+        health=health,
+        endpoints=sim.endpoints,
+    )
+    return [close_client, sim.stop]
+
+
+def _wire_binance(
+    settings: Settings,
+    *,
+    bus: Bus,
+    clock: Clock,
+    supervisor: Supervisor,
+    health: HealthMonitor,
+    endpoints: Endpoints | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """Market feed (and in live mode the user-data feed) from Binance, plus clock sync.
     Returns what releases the venue's connections once the daemon stopped."""
     try:
-        venue = build_binance_venue(settings.exchange, mode=settings.mode, bus=bus, clock=clock)
+        venue = build_binance_venue(
+            settings.exchange, mode=settings.mode, bus=bus, clock=clock, endpoints=endpoints
+        )
     except (ValueError, FatalVenueError) as exc:
         raise StartupConfigError(str(exc)) from None
     supervisor.add(

@@ -36,6 +36,7 @@ from pydantic_settings import (
 from app.domain.enums import Mode
 from config.exchange import ExchangeSettings
 from config.fields import SECTION_CONFIG, OptionalPath, OptionalSecret, SettingsIssues, upper
+from config.sim import SimSettings
 
 __all__ = [
     "AlertSettings",
@@ -171,6 +172,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod

@@ -46,6 +46,11 @@ def daemon_options(tmp_path: Path) -> list[str]:
         f"health.heartbeat_path={tmp_path / 'hb.json'}",
         "--set",
         f"logging.file={tmp_path / 'logs' / 't.log'}",
+        # The embedded simulator: any free port (tests run side by side), its state in tmp.
+        "--set",
+        "sim.port=0",
+        "--set",
+        f"sim.state_file={tmp_path / 'sim_state.json'}",
     ]
 
 
@@ -221,7 +226,15 @@ def test_run_status_and_graceful_stop(
     running = json.loads(heartbeat.read_text(encoding="utf-8"))
     assert running["pid"] == daemon.proc.pid
     assert running["phase"] == "running"
-    assert set(running["components"]) == {"supervisor", "alerts", "loop_lag", "health"}
+    assert set(running["components"]) == {
+        "supervisor",
+        "alerts",
+        "loop_lag",
+        "health",
+        "sim",
+        "market_feed",
+        "clock_sync",
+    }
 
     daemon.terminate()
     stopped_event = daemon.wait_for_event("daemon_stopped")
@@ -245,7 +258,8 @@ def test_run_status_and_graceful_stop(
     ]
     assert log_events == events  # the file gets the same JSON lines
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"logs", "notify.sock"}]
-    assert leftovers == ["hb.json"]  # no temp heartbeat files; nothing else written
+    # No temp heartbeat or state files; nothing else written.
+    assert sorted(leftovers) == ["hb.json", "sim_state.json"]
 
 
 # --- the secret canary ------------------------------------------------------------------------

@@ -436,6 +436,7 @@ def test_render_effective_is_toml_with_masked_secrets() -> None:
         "logging",
         "health",
         "exchange",
+        "sim",
         "alerts",
     ]
     assert parsed["exchange"]["api_key"] == "**********"

@@ -27,7 +27,7 @@ from typing import Final
 from app.domain.market import Kline
 from exchange.binance.kline_gaps import interval_ms as interval_length_ms
 
-__all__ = ["MICROSECOND_THRESHOLD", "KlineFileError", "load_kline_csv"]
+__all__ = ["MICROSECOND_THRESHOLD", "KlineFileError", "load_kline_csv", "load_klines_file"]
 
 MICROSECOND_THRESHOLD: Final = 10**14
 _COLUMNS: Final = 12
@@ -43,6 +43,21 @@ class KlineFileError(ValueError):
         self.path = path
         self.line = line
         self.reason = reason
+
+
+_ARROW_SUFFIXES: Final = (".parquet", ".feather", ".arrow")
+
+
+def load_klines_file(path: Path, *, symbol: str, interval: str) -> list[Kline]:
+    """Any supported kline file by its suffix: CSV or zip here, Parquet/Feather through
+    ``exchange.sim.kline_arrow`` (which needs pyarrow, an optional extra)."""
+    if not path.is_file():
+        raise KlineFileError(path, None, "no such file")
+    if path.suffix.lower() in _ARROW_SUFFIXES:
+        from exchange.sim.kline_arrow import load_kline_arrow
+
+        return load_kline_arrow(path, symbol=symbol, interval=interval)
+    return load_kline_csv(path, symbol=symbol, interval=interval)
 
 
 def load_kline_csv(path: Path, *, symbol: str, interval: str) -> list[Kline]:

@@ -13,6 +13,10 @@ time ``now_ms``, in time order, as ``(stream name, JSON bytes)`` pairs; the WebS
   seeded basis, the last close as index, a seeded funding rate drawn once per funding period,
   and the next funding time (the next multiple of ``funding_interval_hours``).
 
+``items_until`` hands out the same frames with what the matching engines need: each kline
+update as a ``Quote`` (the book it implies and the volume traded since the previous update)
+and the ``Kline`` itself (for the REST klines history), each mark price as a ``MarkTick``.
+
 Determinism: each symbol draws from its own ``random.Random`` seeded from the feed's seed and
 the symbol, and frames are produced in a fixed order, so a seed (and the same sources) gives
 the same bytes however ``frames_until`` is called. Frames at the same millisecond come in
@@ -30,11 +34,13 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Final
 
 from app.domain.market import Kline
+from exchange.sim.matching import MarkTick, Quote
 from exchange.sim.price_sources import PriceSource, intrabar_updates
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_HOURS",
     "MARK_PRICE_PERIOD_MS",
+    "FeedItem",
     "SimMarketFeed",
     "SymbolMarket",
     "book_ticker_stream",
@@ -101,6 +107,18 @@ def _json(payload: object) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One frame for the streams and, for kline and mark-price frames, the prices it carries
+    for the matching engines (a kline update is a ``Quote``: the book it implies and the
+    volume traded since the previous update)."""
+
+    stream: str
+    frame: bytes
+    tick: Quote | MarkTick | None
+    kline: Kline | None  # the update a kline frame carries (``closed`` on the bar's last)
+
+
+@dataclass(frozen=True, slots=True)
 class _Due:
     """One frame waiting to be handed out; ordered by time, symbol, kind, then creation."""
 
@@ -110,6 +128,8 @@ class _Due:
     sequence: int
     stream: str
     frame: bytes
+    tick: Quote | MarkTick | None = None
+    kline: Kline | None = None
 
     def key(self) -> tuple[int, int, int, int]:
         return (self.time_ms, self.symbol_rank, self.kind, self.sequence)
@@ -154,8 +174,31 @@ class _SymbolFeed:
         self._pending = self._pending[len(due) :]
         return due
 
-    def _make_next_bar(self) -> None:
-        bar = self._source.next_bar()
+    def skip_until(self, now_ms: int) -> list[Kline]:
+        """Take the bars that ended a bar or more before ``now_ms`` as history, without
+        stream frames (fast); later bars are made as usual, their frames left pending."""
+        skipped: list[Kline] = []
+        while not self._exhausted and (self._horizon_ms is None or self._horizon_ms < now_ms):
+            bar = self._source.next_bar()
+            if bar is None:
+                self._exhausted = True
+                break
+            # The last bar that ended and the one in progress are streamed as usual, so the
+            # engine gets a quote at ``now_ms`` whatever the phase of the bar.
+            length_ms = bar.close_time_ms + 1 - bar.open_time_ms
+            if bar.close_time_ms + 1 > now_ms - length_ms:
+                if skipped:
+                    self._next_mark_ms = None  # marks restart at the bar in progress
+                self._make_next_bar(bar)
+                break
+            skipped.append(bar)
+            self._next_trade_id += bar.trades
+            self._last_close = bar.close
+            self._horizon_ms = bar.close_time_ms + 1
+        return skipped
+
+    def _make_next_bar(self, bar: Kline | None = None) -> None:
+        bar = bar or self._source.next_bar()
         if bar is None:
             self._exhausted = True
             return
@@ -165,16 +208,14 @@ class _SymbolFeed:
         self._next_trade_id += bar.trades
         made: list[_Due] = []
         timeline: list[tuple[int, Decimal]] = []
+        traded_before = Decimal(0)
         for index, update in enumerate(updates, start=1):
             time_ms = bar.open_time_ms + length_ms * index // len(updates)
-            made.append(
-                self._due(
-                    time_ms, _KLINE, self._kline_stream, self._kline(update, time_ms, first_trade)
-                )
-            )
-            made.append(
-                self._due(time_ms, _BOOK, self._book_stream, self._book(update.close, time_ms))
-            )
+            book, quote = self._book(update.close, time_ms, update.volume - traded_before)
+            traded_before = update.volume
+            kline = self._kline(update, time_ms, first_trade)
+            made.append(self._due(time_ms, _KLINE, self._kline_stream, kline, quote, update))
+            made.append(self._due(time_ms, _BOOK, self._book_stream, book))
             timeline.append((time_ms, update.close))
         end_ms = bar.close_time_ms + 1
         if self._market.futures:
@@ -184,9 +225,17 @@ class _SymbolFeed:
         # Frames of one bar are made in time order except marks: one merge keeps all sorted.
         self._pending = list(heapq.merge(self._pending, sorted(made, key=_Due.key), key=_Due.key))
 
-    def _due(self, time_ms: int, kind: int, stream: str, frame: bytes) -> _Due:
+    def _due(
+        self,
+        time_ms: int,
+        kind: int,
+        stream: str,
+        frame: bytes,
+        tick: Quote | MarkTick | None = None,
+        kline: Kline | None = None,
+    ) -> _Due:
         self._sequence += 1
-        return _Due(time_ms, self._rank, kind, self._sequence, stream, frame)
+        return _Due(time_ms, self._rank, kind, self._sequence, stream, frame, tick, kline)
 
     def _kline(self, update: Kline, time_ms: int, first_trade: int) -> bytes:
         last_trade = first_trade + update.trades - 1 if update.trades else -1
@@ -219,7 +268,7 @@ class _SymbolFeed:
             }
         )
 
-    def _book(self, price: Decimal, time_ms: int) -> bytes:
+    def _book(self, price: Decimal, time_ms: int, traded: Decimal) -> tuple[bytes, Quote]:
         tick = self._market.tick_size
         bid = max((price / tick).to_integral_value(rounding=ROUND_FLOOR), Decimal(1)) * tick
         ask = bid + self._market.spread_ticks * tick
@@ -232,7 +281,17 @@ class _SymbolFeed:
             book["s"] = self._symbol
         book |= {"b": _text(bid), "B": _text(bid_quantity), "a": _text(ask)}
         book["A"] = _text(ask_quantity)
-        return _json(book)
+        quote = Quote(
+            symbol=self._symbol,
+            time_ms=time_ms,
+            bid=bid,
+            ask=ask,
+            bid_qty=bid_quantity,
+            ask_qty=ask_quantity,
+            last=price,
+            volume=max(traded, Decimal(0)),
+        )
+        return _json(book), quote
 
     def _marks(
         self, bar: Kline, timeline: list[tuple[int, Decimal]], end_ms: int
@@ -249,10 +308,10 @@ class _SymbolFeed:
             while upcoming is not None and upcoming[0] <= time_ms:
                 close = upcoming[1]
                 upcoming = next(updates, None)
-            yield self._due(time_ms, _MARK, self._mark_stream, self._mark(close, time_ms))
+            yield self._mark(close, time_ms)
             self._next_mark_ms += MARK_PRICE_PERIOD_MS
 
-    def _mark(self, index_price: Decimal, time_ms: int) -> bytes:
+    def _mark(self, index_price: Decimal, time_ms: int) -> _Due:
         tick = self._market.tick_size
         basis = self._rng.randint(-self._market.basis_ticks, self._market.basis_ticks) * tick
         mark = max(index_price + basis, tick)
@@ -261,7 +320,7 @@ class _SymbolFeed:
             # A new funding period: its rate is drawn once and holds until it ends.
             self._funding_ends_ms = next_funding
             self._funding_rate = self._rng.randint(*_FUNDING_RATE_RANGE) * _FUNDING_RATE_STEP
-        return _json(
+        frame = _json(
             {
                 "e": "markPriceUpdate",
                 "E": time_ms,
@@ -273,6 +332,15 @@ class _SymbolFeed:
                 "T": next_funding,
             }
         )
+        mark_tick = MarkTick(
+            symbol=self._symbol,
+            time_ms=time_ms,
+            mark_price=mark,
+            index_price=index_price,
+            funding_rate=self._funding_rate,
+            next_funding_time_ms=next_funding,
+        )
+        return self._due(time_ms, _MARK, self._mark_stream, frame, mark_tick)
 
 
 class SimMarketFeed:
@@ -320,10 +388,28 @@ class SimMarketFeed:
         )
         self._now_ms: int | None = None
 
-    def frames_until(self, now_ms: int) -> list[tuple[str, bytes]]:
-        """Every frame due after the previous call and up to ``now_ms``, in time order."""
+    @property
+    def now_ms(self) -> int | None:
+        """Simulated time handed out so far (``None`` before the first call)."""
+        return self._now_ms
+
+    def skip_until(self, now_ms: int) -> list[Kline]:
+        """Move to ``now_ms`` before the first frame is handed out, keeping only the closed
+        bars (oldest first per symbol): history without the cost of streaming it. The next
+        ``items_until`` starts with the bar in progress."""
+        if self._now_ms is not None:
+            raise ValueError("skip_until must come before the first frame is handed out")
+        return [bar for symbol in self._symbols for bar in symbol.skip_until(now_ms)]
+
+    def items_until(self, now_ms: int) -> list[FeedItem]:
+        """Every frame due after the previous call and up to ``now_ms``, in time order, each
+        with the prices it carries."""
         if self._now_ms is not None and now_ms < self._now_ms:
             raise ValueError(f"simulated time cannot go back: {now_ms} < {self._now_ms}")
         self._now_ms = now_ms
         due = heapq.merge(*(symbol.take_until(now_ms) for symbol in self._symbols), key=_Due.key)
-        return [(item.stream, item.frame) for item in due]
+        return [FeedItem(item.stream, item.frame, item.tick, item.kline) for item in due]
+
+    def frames_until(self, now_ms: int) -> list[tuple[str, bytes]]:
+        """Every frame due after the previous call and up to ``now_ms``, in time order."""
+        return [(item.stream, item.frame) for item in self.items_until(now_ms)]

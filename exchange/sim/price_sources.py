@@ -97,6 +97,10 @@ class ReplayMarket:
         return self._klines[0].symbol
 
     @property
+    def first_open_ms(self) -> int:
+        return self._klines[0].open_time_ms
+
+    @property
     def interval(self) -> str:
         return self._klines[0].interval
 

@@ -35,20 +35,25 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
-from typing import Final, TypeGuard
+from typing import Final, Protocol, TypeGuard
 
 from aiohttp import WSMsgType, web
 
 from app.domain.clock import Clock
-from exchange.sim.market_feed import SimMarketFeed
 
-__all__ = ["AS_FAST_AS_POSSIBLE", "MAX_STREAMS_PER_CONNECTION", "SimStreamServer"]
+__all__ = ["AS_FAST_AS_POSSIBLE", "MAX_STREAMS_PER_CONNECTION", "FrameSource", "SimStreamServer"]
 
 AS_FAST_AS_POSSIBLE: Final = None
 MAX_STREAMS_PER_CONNECTION: Final = 1024
 _POLICY_VIOLATION: Final = 1008
 _INVALID_REQUEST: Final = 2  # Binance's stream error code for a request it cannot serve
 _INVALID_JSON: Final = 3
+
+
+class FrameSource(Protocol):
+    """What the pump reads: a ``SimMarketFeed``, or a timeline that also matches orders."""
+
+    def frames_until(self, now_ms: int) -> list[tuple[str, bytes]]: ...
 
 
 @dataclass(eq=False)
@@ -72,7 +77,7 @@ class SimStreamServer:
 
     def __init__(
         self,
-        feed: SimMarketFeed,
+        feed: FrameSource,
         *,
         clock: Clock,
         speed: float | None = 1.0,

@@ -1,5 +1,5 @@
-"""Fixtures for the simulator tests: the recorded Binance klines, when present."""
+"""Fixtures for the simulator tests: the recorded Binance klines and payloads, when present."""
 
-from tests.recorded_data import kline_fixtures
+from tests.recorded_data import binance_fixtures, kline_fixtures
 
-__all__ = ["kline_fixtures"]
+__all__ = ["binance_fixtures", "kline_fixtures"]

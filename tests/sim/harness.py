@@ -1,0 +1,89 @@
+"""Running the whole simulator on a loopback port inside a test, and clients pointed at it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from app.domain.clock import Clock, ManualClock
+from exchange.binance.futures import FuturesClient
+from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, DEFAULT_USDM_RULES, RateLimiter
+from exchange.binance.rest import RestTransport
+from exchange.binance.signing import HmacSigner
+from exchange.binance.spot import SpotClient
+from exchange.binance.timesync import ServerTime
+from exchange.sim.options import TEST_API_KEY, TEST_API_SECRET, SimOptions
+from exchange.sim.server import SimExchange
+
+__all__ = ["TEST_OPTIONS", "futures_client", "running_sim", "spot_client"]
+
+START_MS = 1_700_000_000_000
+# Fixed start, 1m bars with 4 updates each, 50 bars of history, and time that moves only as
+# fast as stream clients read (so a test without streams sees a market that stands still).
+TEST_OPTIONS = SimOptions(
+    port=0, seed=7, start_ms=START_MS - 50 * 60_000, speed=None, updates_per_bar=4, history_bars=50
+)
+
+
+@contextlib.asynccontextmanager
+async def running_sim(
+    options: SimOptions = TEST_OPTIONS, *, clock: Clock | None = None
+) -> AsyncIterator[SimExchange]:
+    """The simulator listening on 127.0.0.1 with its pumps running; stopped on exit."""
+    clock = clock or ManualClock(START_MS)
+    sim = SimExchange(options, clock=clock)
+    async with sim.serving(), asyncio.TaskGroup() as group:
+        task = group.create_task(sim.run())
+        try:
+            yield sim
+        finally:
+            task.cancel()
+
+
+def _transport(sim: SimExchange, clock: Clock, *, spot: bool, timeout_s: float) -> RestTransport:
+    endpoints = sim.endpoints
+    return RestTransport(
+        base_url=endpoints.spot_rest if spot else endpoints.futures_rest,
+        server_time_path="/api/v3/time" if spot else "/fapi/v1/time",
+        clock=clock,
+        limiter=RateLimiter(
+            clock=clock,
+            rules=DEFAULT_SPOT_RULES if spot else DEFAULT_USDM_RULES,
+            share=0.8,
+            name="sim-test",
+        ),
+        server_time=ServerTime(clock=clock),
+        api_key=TEST_API_KEY,
+        signer=HmacSigner(TEST_API_SECRET),
+        recv_window_ms=5000,
+        timeout_s=timeout_s,
+        name="sim-test",
+    )
+
+
+@contextlib.asynccontextmanager
+async def spot_client(
+    sim: SimExchange, clock: Clock, *, timeout_s: float = 5.0
+) -> AsyncIterator[SpotClient]:
+    transport = _transport(sim, clock, spot=True, timeout_s=timeout_s)
+    try:
+        yield SpotClient(transport)
+    finally:
+        await transport.close()
+
+
+@contextlib.asynccontextmanager
+async def futures_client(
+    sim: SimExchange, clock: Clock, *, timeout_s: float = 5.0
+) -> AsyncIterator[FuturesClient]:
+    transport = _transport(sim, clock, spot=False, timeout_s=timeout_s)
+    try:
+        yield FuturesClient(transport)
+    finally:
+        await transport.close()
+
+
+def with_options(**changes: object) -> SimOptions:
+    return replace(TEST_OPTIONS, **changes)  # type: ignore[arg-type]
