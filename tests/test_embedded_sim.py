@@ -76,17 +76,21 @@ async def test_default_run_streams_market_data_from_the_embedded_simulator(
     assert state["state"]["spot"]["market_ms"] > 0  # saved on the way out
 
 
-async def test_a_restart_continues_the_simulated_account(tmp_path: Path) -> None:
-    """The state file written by one run is read by the next (same seed and symbols)."""
+async def test_a_restart_reads_the_saved_state_and_refuses_another_seed(tmp_path: Path) -> None:
+    """The state file written by one run is read by the next (same seed and symbols); the
+    account's continuity itself is shown in tests/sim/test_sim_state.py."""
+    origins = []
     for _ in range(2):
         daemon = build_daemon(default_settings(tmp_path))
         started = asyncio.Event()
-        daemon.supervisor.on_running(lambda: started.set())
+        daemon.supervisor.on_running(started.set)
         async with asyncio.TaskGroup() as group:
             running = group.create_task(daemon.run(install_signal_handlers=False))
             await asyncio.wait_for(started.wait(), timeout=DEFECT_BOUND_S)
             daemon.supervisor.request_shutdown("test done")
         assert running.result() == ExitCode.OK
+        origins.append(json.loads((tmp_path / "sim_state.json").read_text())["state"]["origin_ms"])
+    assert origins[0] == origins[1]  # the second run continued the first run's market
     # Another seed cannot continue that market: refused at start-up, with the reason.
     with pytest.raises(StartupConfigError, match="seed"):
         build_daemon(default_settings(tmp_path, **{"sim.seed": 7}))
@@ -96,7 +100,7 @@ def test_a_taken_port_is_a_startup_error_naming_the_setting(tmp_path: Path) -> N
     taken = bind_socket("127.0.0.1", 0)
     try:
         port = taken.getsockname()[1]
-        with pytest.raises(StartupConfigError, match="sim.port"):
+        with pytest.raises(StartupConfigError, match=r"sim\.port"):
             build_daemon(default_settings(tmp_path, **{"sim.port": port}))
     finally:
         taken.close()
