@@ -5,8 +5,9 @@ open position needs: -2027), POST /fapi/v1/marginType (-4046 when unchanged, -40
 position, -4047 with open orders; answers ``{"code": 200, "msg": "success"}``), and the
 position mode: the simulator is one-way only. GET positionSide/dual answers false; POST false
 answers -4059 ("No need to change position side."); POST true runs Binance's checks (-4068
-position, -4067 open orders) and is then refused with -1000 and a message naming the reason,
-since hedge-mode positions are not simulated.
+position, -4067 open orders) and is then refused with -1130 (invalid parameter value, HTTP
+400) naming the reason, since hedge-mode positions are not simulated. Not -1000: clients treat
+that as a transient server fault and would retry a refusal that can never change.
 """
 
 from __future__ import annotations
@@ -70,5 +71,7 @@ class AccountControl(EngineState):
         if self.book.has_open():
             raise SimError(-4067, "Position side cannot be changed if there exists open orders.")
         raise SimError(
-            -1000, "Hedge mode (dualSidePosition=true) is not supported by the simulator."
+            -1130,
+            "Data sent for parameter 'dualSidePosition' is not valid: hedge mode is not "
+            "supported by the simulator.",
         )

@@ -123,7 +123,12 @@ class _Market:
             on_mark=on_mark,
         )
         self.streams = SimStreamServer(
-            self.timeline, clock=clock, speed=options.speed, start_ms=start_ms, step_ms=step_ms
+            self.timeline,
+            clock=clock,
+            speed=options.speed,
+            start_ms=start_ms,
+            step_ms=step_ms,
+            server_now_ms=server_now_ms,
         )
         self.gateway = SimGateway(
             venue=venue,

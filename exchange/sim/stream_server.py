@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Protocol, TypeGuard
 
@@ -85,6 +86,7 @@ class SimStreamServer:
         pump_interval_s: float = 0.1,
         step_ms: int = 1_000,
         heartbeat_s: float = 20.0,
+        server_now_ms: Callable[[], int] | None = None,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be positive or AS_FAST_AS_POSSIBLE, got {speed}")
@@ -97,6 +99,8 @@ class SimStreamServer:
         self._pump_interval_s = pump_interval_s
         self._step_ms = step_ms
         self._heartbeat_s = heartbeat_s
+        # Event times of control events: the server's clock (with any injected skew).
+        self._server_now_ms = server_now_ms or clock.now_ms
         self._clients: list[_Client] = []
         self._changed = asyncio.Event()
         self._stalled_until: float | None = None
@@ -138,7 +142,7 @@ class SimStreamServer:
 
     async def send_server_shutdown(self) -> None:
         """Tell every client the server is going down (they should reconnect at once)."""
-        event = json.dumps({"e": "serverShutdown", "E": self._clock.now_ms()})
+        event = json.dumps({"e": "serverShutdown", "E": self._server_now_ms()})
         for client in list(self._clients):
             client.queue(event)
 

@@ -13,6 +13,7 @@ DELETE closes it; a key not extended within 60 minutes expires, and its connecti
 
 from __future__ import annotations
 
+import asyncio
 import random
 import string
 from collections.abc import Callable, Iterator
@@ -35,11 +36,20 @@ class UserEventHub:
         self._listeners: dict[int, Listener] = {}
         self._next_token = 0
         self.published = 0
+        self._subscribed = asyncio.Event()
 
     def subscribe(self, listener: Listener) -> int:
         self._next_token += 1
         self._listeners[self._next_token] = listener
+        self._subscribed.set()
         return self._next_token
+
+    async def wait_for_subscribers(self, count: int) -> None:
+        """Until at least ``count`` listeners are subscribed: lets tests and tools start
+        trading once a user-data client is listening, without polling."""
+        while len(self._listeners) < count:
+            self._subscribed.clear()
+            await self._subscribed.wait()
 
     def unsubscribe(self, token: int) -> None:
         self._listeners.pop(token, None)

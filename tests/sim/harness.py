@@ -36,6 +36,10 @@ async def running_sim(
     sim = SimExchange(options, clock=clock)
     async with sim.serving(), asyncio.TaskGroup() as group:
         task = group.create_task(sim.run())
+        if isinstance(clock, ManualClock):
+            # Yield only once the pumps are running: a test that counts the clock's sleepers
+            # then counts its own and the simulator's (the listenKey expiry check) alike.
+            await clock.wait_for_sleepers(1)
         try:
             yield sim
         finally:

@@ -220,7 +220,7 @@ def test_margin_type_rules() -> None:
 def test_position_mode_is_one_way() -> None:
     e = engine()
     assert e.position_mode({}, NOW) == {"dualSidePosition": False}
-    for value, code in (("false", -4059), ("true", -1000)):
+    for value, code in (("false", -4059), ("true", -1130)):
         with pytest.raises(SimError) as caught:
             e.set_position_mode({"dualSidePosition": value}, NOW)
         assert caught.value.code == code
