@@ -40,7 +40,7 @@ from typing import Any, Final, TypeVar
 
 from app.domain.market import Kline
 from exchange.binance.kline_gaps import interval_ms as interval_length_ms
-from exchange.sim.kline_files import MICROSECOND_THRESHOLD, KlineFileError
+from exchange.sim.kline_files import MICROSECOND_THRESHOLD, KlineFileError, check_bar
 
 __all__ = ["MISSING_PYARROW", "load_kline_arrow"]
 
@@ -116,7 +116,7 @@ def load_kline_arrow(path: Path, *, symbol: str, interval: str) -> list[Kline]:
             trades,
             closed=True,
         )
-        _check_bar(path, row, kline, bar_ms)
+        check_bar(path, row, kline, bar_ms)
         if klines and open_ms <= klines[-1].open_time_ms:
             previous = klines[-1].open_time_ms
             raise KlineFileError(path, row, f"open time {open_ms} is not after {previous}")
@@ -258,25 +258,3 @@ def _derived_close_ms(open_ms: int, bar_ms: int | None) -> int:
     opened = datetime.fromtimestamp(open_ms / 1000, tz=UTC)
     year, month = (opened.year + 1, 1) if opened.month == 12 else (opened.year, opened.month + 1)
     return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000) - 1
-
-
-def _check_bar(path: Path, row: int, kline: Kline, bar_ms: int | None) -> None:
-    """The CSV loader's row checks, so both file kinds accept the same histories."""
-    open_ms, close_ms = kline.open_time_ms, kline.close_time_ms
-    if close_ms <= open_ms:
-        raise KlineFileError(path, row, f"close time {close_ms} is not after open {open_ms}")
-    if bar_ms is not None and close_ms - open_ms + 1 != bar_ms:
-        raise KlineFileError(
-            path,
-            row,
-            f"bar spans {close_ms - open_ms + 1} ms, not one {kline.interval} ({bar_ms} ms)",
-        )
-    open_, high, low, close = kline.open, kline.high, kline.low, kline.close
-    if low <= 0:
-        raise KlineFileError(path, row, f"low {low} is not positive")
-    if not (low <= min(open_, close) and max(open_, close) <= high):
-        raise KlineFileError(
-            path, row, f"inconsistent OHLC: open={open_} high={high} low={low} close={close}"
-        )
-    if kline.volume < 0 or kline.quote_volume < 0:
-        raise KlineFileError(path, row, "negative volume")

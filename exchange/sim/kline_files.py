@@ -27,7 +27,13 @@ from typing import Final
 from app.domain.market import Kline
 from exchange.binance.kline_gaps import interval_ms as interval_length_ms
 
-__all__ = ["MICROSECOND_THRESHOLD", "KlineFileError", "load_kline_csv", "load_klines_file"]
+__all__ = [
+    "MICROSECOND_THRESHOLD",
+    "KlineFileError",
+    "check_bar",
+    "load_kline_csv",
+    "load_klines_file",
+]
 
 MICROSECOND_THRESHOLD: Final = 10**14
 _COLUMNS: Final = 12
@@ -139,21 +145,7 @@ def _parse_row(
         )
     )
     trades = _integer(path, line, "count", row[8])
-    if close_ms <= open_ms:
-        raise KlineFileError(path, line, f"close time {close_ms} is not after open {open_ms}")
-    if bar_ms is not None and close_ms - open_ms + 1 != bar_ms:
-        raise KlineFileError(
-            path, line, f"bar spans {close_ms - open_ms + 1} ms, not one {interval} ({bar_ms} ms)"
-        )
-    if low <= 0:
-        raise KlineFileError(path, line, f"low {low} is not positive")
-    if not (low <= min(open_, close) and max(open_, close) <= high):
-        raise KlineFileError(
-            path, line, f"inconsistent OHLC: open={open_} high={high} low={low} close={close}"
-        )
-    if volume < 0 or quote_volume < 0 or trades < 0:
-        raise KlineFileError(path, line, "negative volume or trade count")
-    return Kline(
+    kline = Kline(
         symbol,
         interval,
         open_ms,
@@ -167,6 +159,32 @@ def _parse_row(
         trades,
         closed=True,
     )
+    check_bar(path, line, kline, bar_ms)
+    return kline
+
+
+def check_bar(path: Path, line: int, kline: Kline, bar_ms: int | None) -> None:
+    """The checks every loaded bar passes, whatever the file kind: it spans one interval
+    (``bar_ms``, None for calendar months), its OHLC are consistent and positive, and its
+    volumes and trade count are not negative."""
+    open_ms, close_ms = kline.open_time_ms, kline.close_time_ms
+    if close_ms <= open_ms:
+        raise KlineFileError(path, line, f"close time {close_ms} is not after open {open_ms}")
+    if bar_ms is not None and close_ms - open_ms + 1 != bar_ms:
+        raise KlineFileError(
+            path,
+            line,
+            f"bar spans {close_ms - open_ms + 1} ms, not one {kline.interval} ({bar_ms} ms)",
+        )
+    open_, high, low, close = kline.open, kline.high, kline.low, kline.close
+    if low <= 0:
+        raise KlineFileError(path, line, f"low {low} is not positive")
+    if not (low <= min(open_, close) and max(open_, close) <= high):
+        raise KlineFileError(
+            path, line, f"inconsistent OHLC: open={open_} high={high} low={low} close={close}"
+        )
+    if kline.volume < 0 or kline.quote_volume < 0 or kline.trades < 0:
+        raise KlineFileError(path, line, "negative volume or trade count")
 
 
 def _integer(path: Path, line: int, column: str, cell: str) -> int:

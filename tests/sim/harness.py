@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from decimal import Decimal
 
+from app.domain import OrderType, Side, SubmitOrder
 from app.domain.clock import Clock, ManualClock
+from app.domain.enums import TimeInForce
 from exchange.binance.futures import FuturesClient
 from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, DEFAULT_USDM_RULES, RateLimiter
 from exchange.binance.rest import RestTransport
@@ -17,7 +20,7 @@ from exchange.binance.timesync import ServerTime
 from exchange.sim.options import TEST_API_KEY, TEST_API_SECRET, SimOptions
 from exchange.sim.server import SimExchange
 
-__all__ = ["TEST_OPTIONS", "futures_client", "running_sim", "spot_client"]
+__all__ = ["TEST_OPTIONS", "btc_order", "futures_client", "running_sim", "spot_client"]
 
 START_MS = 1_700_000_000_000
 # Fixed start, 1m bars with 4 updates each, 50 bars of history, and time that moves only as
@@ -91,3 +94,20 @@ async def futures_client(
 
 def with_options(**changes: object) -> SimOptions:
     return replace(TEST_OPTIONS, **changes)  # type: ignore[arg-type]
+
+
+def btc_order(
+    cid: str, side: Side, order_type: OrderType, qty: str, price: Decimal | None = None
+) -> SubmitOrder:
+    """A BTCUSDT order; a priced one is GTC."""
+    return SubmitOrder(
+        cid,
+        "s1",
+        "BTCUSDT",
+        side,
+        order_type,
+        Decimal(qty),
+        START_MS,
+        price=price,
+        time_in_force=TimeInForce.GTC if price is not None else None,
+    )

@@ -9,33 +9,16 @@ seed must not.
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 
-from app.domain import OrderType, Side, SubmitOrder
+from app.domain import OrderType, Side
 from app.domain.clock import ManualClock
-from app.domain.enums import TimeInForce
 from exchange.binance.parse_market import MarketFrame
 from exchange.binance.streams import SPOT_LIMITS, MarketStreams
 from tests.sim.harness import START_MS, futures_client, running_sim, spot_client, with_options
+from tests.sim.harness import btc_order as _order
 
 GUARD_S = 10.0
-
-
-def _order(
-    cid: str, side: Side, order_type: OrderType, qty: str, price: Decimal | None = None
-) -> SubmitOrder:
-    return SubmitOrder(
-        cid,
-        "s",
-        "BTCUSDT",
-        side,
-        order_type,
-        Decimal(qty),
-        START_MS,
-        price=price,
-        time_in_force=TimeInForce.GTC if price is not None else None,
-    )
 
 
 async def _script(seed: int) -> dict[str, Any]:

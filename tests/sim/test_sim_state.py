@@ -8,33 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from app.domain import OrderStatus, OrderType, Side, SubmitOrder
+from app.domain import OrderStatus, OrderType, Side
 from app.domain.clock import ManualClock
-from app.domain.enums import TimeInForce
 from app.domain.orders import OrderUpdated
 from exchange.binance.parse_market import MarketFrame
 from exchange.binance.streams import SPOT_LIMITS, MarketStreams
 from exchange.sim.server import SimExchange
 from exchange.sim.state_file import StateFileError
 from tests.sim.harness import START_MS, futures_client, running_sim, spot_client, with_options
+from tests.sim.harness import btc_order as _order
 
 GUARD_S = 10.0
-
-
-def _order(
-    cid: str, side: Side, order_type: OrderType, qty: str, price: Decimal | None = None
-) -> SubmitOrder:
-    return SubmitOrder(
-        cid,
-        "s",
-        "BTCUSDT",
-        side,
-        order_type,
-        Decimal(qty),
-        START_MS,
-        price=price,
-        time_in_force=TimeInForce.GTC if price is not None else None,
-    )
 
 
 async def _run_market(sim: SimExchange, frames_wanted: int) -> None:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
-from app.domain import OrderStatus, OrderType, Side, SubmitOrder
+from app.domain import OrderStatus, OrderType, Side
 from app.domain.account import AccountUpdated
 from app.domain.clock import ManualClock
-from app.domain.enums import ExecutionType, MarketType, TimeInForce
+from app.domain.enums import ExecutionType, MarketType
 from app.domain.orders import OrderUpdated
 from exchange.binance.parse_user import UserEvent
 from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, DEFAULT_USDM_RULES, RateLimiter
@@ -26,6 +26,7 @@ from exchange.binance.ws_orders import WsOrderEntry
 from exchange.sim.options import TEST_API_KEY, TEST_API_SECRET
 from exchange.sim.server import SimExchange
 from tests.sim.harness import START_MS, futures_client, running_sim, spot_client
+from tests.sim.harness import btc_order as _order
 
 GUARD_S = 10.0
 
@@ -50,26 +51,6 @@ class Events:
 
 def _status(events: Events, cid: str, status: OrderStatus) -> Callable[[list[UserEvent]], bool]:
     return lambda _: any(o.status is status for o in events.orders(cid))
-
-
-def _order(
-    cid: str,
-    side: Side,
-    order_type: OrderType,
-    qty: str,
-    price: Decimal | None = None,
-) -> SubmitOrder:
-    return SubmitOrder(
-        cid,
-        "s1",
-        "BTCUSDT",
-        side,
-        order_type,
-        Decimal(qty),
-        START_MS,
-        price=price,
-        time_in_force=TimeInForce.GTC if price is not None else None,
-    )
 
 
 def _ws_api(url: str, clock: ManualClock, *, spot: bool) -> WsApiClient:
