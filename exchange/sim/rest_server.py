@@ -74,7 +74,9 @@ class SimRestServer:
             await self._clock.sleep(outcome.hold_s)
             if request.transport is not None:
                 request.transport.abort()
-            raise ConnectionResetError("simulated timeout after accept: no answer sent")
+            # Nothing reaches the client: the socket is gone before aiohttp writes this
+            # (aiohttp drops a response to a closed peer quietly; raising would log a traceback).
+            return web.Response(status=504)
         return _response(_reply(outcome))
 
 
