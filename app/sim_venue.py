@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from app.domain.clock import Clock
 from config import Settings
 from config.exchange import ExchangeSettings
+from exchange.sim.auth import ApiCredential
 from exchange.sim.matching import Fees, FillModel
 from exchange.sim.options import TEST_API_KEY, TEST_API_SECRET, SimOptions, SymbolFeedOptions
 from exchange.sim.server import SimExchange, bind_socket
@@ -49,6 +50,13 @@ def sim_options(settings: Settings) -> SimOptions:
             slippage_bps=Decimal(sim.slippage_bps), participation=Decimal(sim.participation)
         ),
         default_leverage=sim.default_leverage,
+        api_keys=(
+            *SimOptions().api_keys,
+            *(
+                ApiCredential(api_key, "ed25519", public_key_pem=path.read_bytes())
+                for api_key, path in sim.ed25519_keys.items()
+            ),
+        ),
         state_file=sim.state_file,
         state_save_interval_s=sim.state_save_interval_s,
     )

@@ -60,6 +60,11 @@ class SimSettings(BaseModel):
     # Share of the market's traded volume a resting order may fill when price only touches it.
     participation: Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)] = Decimal("0.25")
     default_leverage: int = Field(default=20, ge=1, le=125)
+    # Ed25519 test keys besides the built-in HMAC one: API key -> PEM public key file, so a
+    # client configured with key_type "ed25519" can be tried against the simulator.
+    ed25519_keys: dict[Annotated[str, StringConstraints(min_length=8, max_length=128)], Path] = (
+        Field(default_factory=dict)
+    )
     # Where the simulator keeps its market position and accounts between runs (none: forget).
     state_file: OptionalPath = Path("status/sim_state.json")
     state_save_interval_s: float = Field(default=1.0, gt=0, le=3600)
@@ -84,10 +89,10 @@ class SimSettings(BaseModel):
             raise ValueError('must be above 0 and at most 10000, or "max"')
         return value
 
-    @field_validator("klines_files")
+    @field_validator("klines_files", "ed25519_keys")
     @classmethod
     def _files_exist(cls, value: dict[str, Path]) -> dict[str, Path]:
-        for symbol, path in value.items():
+        for name, path in value.items():
             if not path.is_file():
-                raise ValueError(f"{symbol}: no such file {path}")
+                raise ValueError(f"{name}: no such file {path}")
         return value

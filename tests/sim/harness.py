@@ -14,7 +14,7 @@ from app.domain.enums import TimeInForce
 from exchange.binance.futures import FuturesClient
 from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, DEFAULT_USDM_RULES, RateLimiter
 from exchange.binance.rest import RestTransport
-from exchange.binance.signing import HmacSigner
+from exchange.binance.signing import HmacSigner, Signer
 from exchange.binance.spot import SpotClient
 from exchange.binance.timesync import ServerTime
 from exchange.sim.options import TEST_API_KEY, TEST_API_SECRET, SimOptions
@@ -49,7 +49,15 @@ async def running_sim(
             task.cancel()
 
 
-def _transport(sim: SimExchange, clock: Clock, *, spot: bool, timeout_s: float) -> RestTransport:
+def _transport(
+    sim: SimExchange,
+    clock: Clock,
+    *,
+    spot: bool,
+    timeout_s: float,
+    api_key: str = TEST_API_KEY,
+    signer: Signer | None = None,
+) -> RestTransport:
     endpoints = sim.endpoints
     return RestTransport(
         base_url=endpoints.spot_rest if spot else endpoints.futures_rest,
@@ -62,8 +70,8 @@ def _transport(sim: SimExchange, clock: Clock, *, spot: bool, timeout_s: float) 
             name="sim-test",
         ),
         server_time=ServerTime(clock=clock),
-        api_key=TEST_API_KEY,
-        signer=HmacSigner(TEST_API_SECRET),
+        api_key=api_key,
+        signer=signer or HmacSigner(TEST_API_SECRET),
         recv_window_ms=5000,
         timeout_s=timeout_s,
         name="sim-test",
@@ -72,9 +80,16 @@ def _transport(sim: SimExchange, clock: Clock, *, spot: bool, timeout_s: float) 
 
 @contextlib.asynccontextmanager
 async def spot_client(
-    sim: SimExchange, clock: Clock, *, timeout_s: float = 5.0
+    sim: SimExchange,
+    clock: Clock,
+    *,
+    timeout_s: float = 5.0,
+    api_key: str = TEST_API_KEY,
+    signer: Signer | None = None,
 ) -> AsyncIterator[SpotClient]:
-    transport = _transport(sim, clock, spot=True, timeout_s=timeout_s)
+    transport = _transport(
+        sim, clock, spot=True, timeout_s=timeout_s, api_key=api_key, signer=signer
+    )
     try:
         yield SpotClient(transport)
     finally:
