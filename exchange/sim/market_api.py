@@ -17,6 +17,7 @@ from app.domain.market import Kline
 from exchange.sim.catalog import SimSymbol, funding_info, futures_exchange_info, spot_exchange_info
 from exchange.sim.errors import SimError
 from exchange.sim.gateway import Access, Operation
+from exchange.sim.order_params_check import int_param, mandatory
 from exchange.sim.timeline import MarketTimeline
 
 __all__ = ["MarketData"]
@@ -76,15 +77,16 @@ class MarketData:
         return spot_exchange_info(chosen, server_time_ms=now_ms)
 
     def klines(self, params: Mapping[str, str], now_ms: int, _key: str | None) -> Any:
-        symbol = self._symbol(_required(params, "symbol")).symbol
-        interval = _required(params, "interval")
-        limit = _int(params, "limit", 500)
+        symbol = self._symbol(mandatory(params, "symbol")).symbol
+        interval = mandatory(params, "interval")
+        wanted = int_param(params, "limit")
+        limit = 500 if wanted is None else wanted
         if not 1 <= limit <= self._max_klines:
             raise SimError(-1130, "Data sent for parameter 'limit' is not valid.")
         if interval not in self._timeline.intervals(symbol):
             raise SimError(-1120, "Invalid interval.")
-        start = _optional_int(params, "startTime")
-        end = _optional_int(params, "endTime")
+        start = int_param(params, "startTime")
+        end = int_param(params, "endTime")
         bars = self._timeline.klines(symbol, interval, start_ms=start, end_ms=end, limit=limit)
         return [_kline_row(bar) for bar in bars]
 
@@ -175,30 +177,6 @@ def _kline_row(bar: Kline) -> list[Any]:
 
 def _one_or_all(one: int, every: int) -> Callable[[Mapping[str, str]], int]:
     return lambda params: one if "symbol" in params else every
-
-
-def _required(params: Mapping[str, str], name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise SimError(
-            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
-    return value
-
-
-def _int(params: Mapping[str, str], name: str, default: int) -> int:
-    value = _optional_int(params, name)
-    return default if value is None else value
-
-
-def _optional_int(params: Mapping[str, str], name: str) -> int | None:
-    text = params.get(name)
-    if text is None or text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise SimError(-1100, f"Illegal characters found in parameter '{name}'.") from None
 
 
 def _symbol_list(text: str) -> list[str]:

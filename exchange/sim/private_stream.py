@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 from aiohttp import web
 
 from app.domain.clock import Clock
+from exchange.sim.replies import encode_json
 from exchange.sim.user_hub import ListenKeys, UserEventHub
 
 __all__ = ["SimPrivateStreamServer"]
@@ -119,7 +119,7 @@ class SimPrivateStreamServer:
     def _deliver(self, listener: _Listener, event: dict[str, Any]) -> None:
         if listener.events is not None and event.get("e") not in listener.events:
             return
-        listener.outbox.put_nowait(json.dumps(event, separators=(",", ":"), default=_plain))
+        listener.outbox.put_nowait(encode_json(event))
 
     async def _send(self, listener: _Listener) -> None:
         with contextlib.suppress(ConnectionError):
@@ -137,9 +137,3 @@ class SimPrivateStreamServer:
             if listener.listen_key == key:
                 listener.outbox.put_nowait(frame)
                 listener.outbox.put_nowait(None)
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"cannot send {type(value).__name__} in a frame")

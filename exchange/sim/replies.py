@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MESSAGES",
     "DEFAULT_STATUS",
     "Reply",
+    "encode_json",
     "error_reply",
     "json_reply",
     "rate_limited_reply",
@@ -152,8 +153,14 @@ def json_reply(
     return Reply(status, _encode(obj), tuple(headers))
 
 
+def encode_json(obj: object) -> str:
+    """Compact JSON with every Decimal as its plain string (floats refused): the text of
+    every answer, WebSocket frame and event the simulator sends."""
+    return json.dumps(_jsonable(obj), separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode(obj: object) -> bytes:
-    return json.dumps(_jsonable(obj), separators=(",", ":"), ensure_ascii=False).encode()
+    return encode_json(obj).encode()
 
 
 def _jsonable(value: object) -> object:

@@ -299,7 +299,7 @@ class SimExchange:
             start_ms=origin_ms,
         )
 
-    def _build_ws_apis(self) -> list[tuple[str, SimWsApiServer, SimStreamServer | None]]:
+    def _build_ws_apis(self) -> dict[Venue, SimWsApiServer]:
         spot_ops = spot_operations(self.spot.engine, self.spot.market_data)  # type: ignore[arg-type]
         futures_ops = futures_operations(
             self.futures.engine,  # type: ignore[arg-type]
@@ -326,7 +326,7 @@ class SimExchange:
             gateway=self.futures.gateway,
             operations={method: futures_ops[name] for method, name in FUTURES_WS_API.items()},
         )
-        return [("/ws-api/v3", spot_ws, None), ("/ws-fapi/v1", futures_ws, None)]
+        return {Venue.SPOT: spot_ws, Venue.FUTURES: futures_ws}
 
     def _register_fault_actions(self) -> None:
         faults = self.faults
@@ -370,13 +370,13 @@ class SimExchange:
         faults.on_change(apply_partial_fills)
 
     def _ws_api(self, venue: Venue) -> SimWsApiServer:
-        return self._ws_apis[0 if venue is Venue.SPOT else 1][1]
+        return self._ws_apis[venue]
 
     def application(self) -> web.Application:
         app = web.Application()
         SimRestServer(clock=self._clock, keys=self.keys, routes=self._rest_routes).add_routes(app)
-        for path, server, _ in self._ws_apis:
-            server.add_routes(app, path)
+        self._ws_apis[Venue.SPOT].add_routes(app, "/ws-api/v3")
+        self._ws_apis[Venue.FUTURES].add_routes(app, "/ws-fapi/v1")
         self.spot.streams.add_routes(app)
         self.futures.streams.add_routes(app, "/fstream/public")
         self.futures.streams.add_routes(app, "/fstream/market")

@@ -55,8 +55,9 @@ def _has_stop(order: SpotOrder) -> bool:
     return order.order_type not in ("LIMIT", "LIMIT_MAKER", "MARKET")
 
 
-def result_response(order: SpotOrder, transact_ms: int) -> dict[str, Any]:
-    body = ack_response(order, transact_ms) | {
+def _state_fields(order: SpotOrder) -> dict[str, Any]:
+    """Price, quantities, status and type, as the RESULT and cancel answers both carry them."""
+    return {
         "price": n8(order.price),
         "origQty": n8(order.orig_qty),
         "executedQty": n8(order.executed_qty),
@@ -67,6 +68,10 @@ def result_response(order: SpotOrder, transact_ms: int) -> dict[str, Any]:
         "type": order.order_type,
         "side": order.side,
     }
+
+
+def result_response(order: SpotOrder, transact_ms: int) -> dict[str, Any]:
+    body = ack_response(order, transact_ms) | _state_fields(order)
     if _has_stop(order):
         body["stopPrice"] = n8(order.stop_price)
     if order.working_ms >= 0:
@@ -127,16 +132,7 @@ def cancel_response(order: SpotOrder, cancel_client_id: str, transact_ms: int) -
         "orderListId": -1,
         "clientOrderId": cancel_client_id,
         "transactTime": transact_ms,
-        "price": n8(order.price),
-        "origQty": n8(order.orig_qty),
-        "executedQty": n8(order.executed_qty),
-        "origQuoteOrderQty": n8(order.quote_order_qty),
-        "cummulativeQuoteQty": n8(order.cum_quote),
-        "status": order.status,
-        "timeInForce": order.time_in_force,
-        "type": order.order_type,
-        "side": order.side,
-    }
+    } | _state_fields(order)
     if _has_stop(order):
         body["stopPrice"] = n8(order.stop_price)
     body["selfTradePreventionMode"] = order.stp_mode

@@ -31,6 +31,7 @@ from app.domain.clock import Clock
 from exchange.sim.auth import AuthError, KeyStore, verify_ws_api
 from exchange.sim.errors import SimError
 from exchange.sim.gateway import Access, Operation, Outcome, SimGateway
+from exchange.sim.replies import encode_json
 from exchange.sim.user_hub import UserEventHub
 
 __all__ = ["SUBSCRIBE_METHOD", "SimWsApiServer"]
@@ -66,7 +67,7 @@ class _Connection:
         self.subscriptions: dict[int, int] = {}  # subscriptionId -> hub token
 
     def send(self, payload: Mapping[str, Any]) -> None:
-        self.outbox.put_nowait(json.dumps(payload, separators=(",", ":"), default=_plain))
+        self.outbox.put_nowait(encode_json(payload))
 
 
 class SimWsApiServer:
@@ -260,11 +261,5 @@ def _text(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, list | dict):
-        return json.dumps(value, separators=(",", ":"), default=_plain)
+        return encode_json(value)
     return str(value)
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"cannot send {type(value).__name__} in a frame")
