@@ -1,4 +1,4 @@
-"""The `tradebus` command: run | status | config check | sim | version.
+"""The `tradebus` command: run | status | config check | strategies list | sim | version.
 
 Everything written to stdout and stderr — logs, tracebacks, config errors, status — passes
 through the secret redactor; the configured secrets are registered the moment the config is
@@ -85,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="print the effective config (secrets masked); exit 2 when invalid"
     )
     _config_options(check)
+
+    strategies = commands.add_parser("strategies", help="strategy tools")
+    strategies_commands = strategies.add_subparsers(
+        dest="strategies_command", required=True, metavar="ACTION"
+    )
+    listing = strategies_commands.add_parser(
+        "list", help="the installed strategies (built-in and plugins) with their parameters"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON document")
 
     sim = commands.add_parser(
         "sim",
@@ -222,8 +231,17 @@ def _cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
 
 
 def _cmd_config_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from app.strategy_wiring import StrategyConfigError, resolve_strategy_runs
+
     settings = _load(args, stderr)
     if settings is None:
+        return ExitCode.CONFIG_ERROR
+    try:
+        resolve_strategy_runs(settings)
+    except StrategyConfigError as exc:
+        print("tradebus: invalid configuration:", file=stderr)
+        for field, reason in exc.problems:
+            print(f"  {field}: {reason}", file=stderr)
         return ExitCode.CONFIG_ERROR
     stdout.write(render_effective(settings))
     print("# configuration is valid", file=stdout)
@@ -247,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_config_check(args, stdout, stderr)
     if args.command == "sim":
         return _cmd_sim(args, stdout, stderr)
+    if args.command == "strategies":
+        from app.strategies_cli import list_strategies
+
+        return list_strategies(as_json=args.json, stdout=stdout)
     print(f"tradebus {__version__} (Python {platform.python_version()})", file=stdout)
     return ExitCode.OK
 

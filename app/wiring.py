@@ -1,10 +1,11 @@
 """The composition root: the one module that builds every component from its config section
 and connects them through the bus. Nothing else constructs components.
 
-Today the daemon runs its own machinery: the supervisor (which also obeys `shutdown` on
-`system.control`), the alert sink, the event-loop lag monitor and the health monitor that writes
-the heartbeat. Feeds, strategies, the risk gate, the executor and the recorder are wired here
-as they land, each at its pipeline stage.
+Today the daemon runs its own machinery (the supervisor, which also obeys `shutdown` on
+`system.control`, the alert sink, the event-loop lag monitor and the health monitor that writes
+the heartbeat), the venue (Binance or the embedded simulator) with its feeds, and the strategy
+workers. The risk gate, the executor and the recorder are wired here as they land, each at its
+pipeline stage.
 """
 
 from __future__ import annotations
@@ -23,12 +24,20 @@ from app.health import HealthMonitor, HealthOptions, LoopLagMonitor
 from app.redaction import REDACTOR, Redactor
 from app.runtime import ComponentSpec, ExitCode, RuntimeOptions, Stage, Supervisor
 from app.sim_venue import build_sim, sim_client_settings
+from app.strategy_wiring import (
+    ExchangeHistory,
+    StrategyConfigError,
+    build_strategy_workers,
+    resolve_strategy_runs,
+)
 from app.systemd import SystemdNotifier
-from app.venue import build_binance_venue
+from app.venue import BinanceVenue, build_binance_venue
 from config import Settings
 from config.environment import systemd_notify_socket, systemd_watchdog_usec
 from exchange.binance.endpoints import Endpoints
+from exchange.sim.server import SimExchange
 from exchange.sim.state_file import StateFileError
+from strategies.history import HistorySource
 
 log = structlog.get_logger("app.wiring")
 
@@ -161,13 +170,19 @@ def build_daemon(
     )
     closers: list[Callable[[], Awaitable[None]]] = []
     if settings.exchange.venue == "binance":
-        closers.append(
-            _wire_binance(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
-        )
+        venue = _wire_binance(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
     else:
-        closers.extend(
-            _wire_sim(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
-        )
+        venue, sim = _wire_sim(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
+        closers.append(sim.stop)
+    closers.insert(0, venue.close)
+    _wire_strategies(
+        settings,
+        bus=bus,
+        clock=clock,
+        supervisor=supervisor,
+        health=health,
+        history=ExchangeHistory(venue.client.klines),
+    )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(
         ComponentSpec(
@@ -187,9 +202,39 @@ def build_daemon(
     return Daemon(settings, bus, supervisor, health, notifier, closers)
 
 
+def _wire_strategies(
+    settings: Settings,
+    *,
+    bus: Bus,
+    clock: Clock,
+    supervisor: Supervisor,
+    health: HealthMonitor,
+    history: HistorySource,
+) -> None:
+    """One worker per configured strategy instance, at the strategy stage: started (history,
+    restored state) after the risk gate and executor, before the feeds."""
+    try:
+        runs = resolve_strategy_runs(settings)
+    except StrategyConfigError as exc:
+        raise StartupConfigError(str(exc)) from None
+    workers = build_strategy_workers(runs, settings, bus=bus, clock=clock, history=history)
+    for worker in workers:
+        supervisor.add(
+            ComponentSpec(
+                worker.component,
+                Stage.STRATEGY,
+                start=worker.start,
+                run=worker.run,
+                restartable=True,
+            )
+        )
+    if workers:
+        health.add_section("strategies", lambda: {w.instance: w.status() for w in workers})
+
+
 def _wire_sim(
     settings: Settings, *, bus: Bus, clock: Clock, supervisor: Supervisor, health: HealthMonitor
-) -> list[Callable[[], Awaitable[None]]]:
+) -> tuple[BinanceVenue, SimExchange]:
     """The embedded simulator (its port bound now, so the client knows where it is), and the
     same Binance client wiring as for the real exchange, pointed at it with its test key."""
     try:
@@ -214,7 +259,7 @@ def _wire_sim(
     client_settings = settings.model_copy(
         update={"exchange": sim_client_settings(settings.exchange)}
     )
-    close_client = _wire_binance(
+    venue = _wire_binance(
         client_settings,
         bus=bus,
         clock=clock,
@@ -222,7 +267,7 @@ def _wire_sim(
         health=health,
         endpoints=sim.endpoints,
     )
-    return [close_client, sim.stop]
+    return venue, sim
 
 
 def _wire_binance(
@@ -233,9 +278,9 @@ def _wire_binance(
     supervisor: Supervisor,
     health: HealthMonitor,
     endpoints: Endpoints | None = None,
-) -> Callable[[], Awaitable[None]]:
+) -> BinanceVenue:
     """Market feed (and in live mode the user-data feed) from Binance, plus clock sync.
-    Returns what releases the venue's connections once the daemon stopped."""
+    The caller closes the venue's connections once the daemon stopped."""
     try:
         venue = build_binance_venue(
             settings.exchange, mode=settings.mode, bus=bus, clock=clock, endpoints=endpoints
@@ -267,4 +312,4 @@ def _wire_binance(
             )
         )
     health.add_section("venue", venue.snapshot)
-    return venue.close
+    return venue

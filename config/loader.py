@@ -358,16 +358,23 @@ def render_effective(settings: Settings) -> str:
 
 def _render_model(model: BaseModel, path: tuple[str, ...], lines: list[str]) -> None:
     tables: list[tuple[str, BaseModel]] = []
+    table_arrays: list[tuple[str, tuple[BaseModel, ...]]] = []
     if path:
         lines += ["", f"[{'.'.join(path)}]"]
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             tables.append((name, value))  # TOML: plain keys must come before sub-tables
+        elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+            table_arrays.append((name, value))  # [[strategies.run]]
         elif value is None:
             lines.append(f"# {name} = (unset)")
         else:
             lines.append(f"{name} = {_toml_value(value)}")
+    for name, items in table_arrays:
+        for item in items:
+            lines += ["", f"[[{'.'.join((*path, name))}]]"]
+            _render_model(item, (), lines)
     for name, table in tables:
         _render_model(table, (*path, name), lines)
 

@@ -37,6 +37,7 @@ from app.domain.enums import Mode
 from config.exchange import ExchangeSettings
 from config.fields import SECTION_CONFIG, OptionalPath, OptionalSecret, SettingsIssues, upper
 from config.sim import SimSettings
+from config.strategies import StrategiesSettings
 
 __all__ = [
     "AlertSettings",
@@ -48,6 +49,7 @@ __all__ = [
     "Settings",
     "SettingsIssues",
     "SourcePlan",
+    "StrategiesSettings",
     "use_source_plan",
 ]
 
@@ -173,6 +175,7 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
+    strategies: StrategiesSettings = Field(default_factory=StrategiesSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
@@ -190,6 +193,31 @@ class Settings(BaseSettings):
         if plan is None:
             return (init_settings,)
         return plan(settings_cls, init_settings)
+
+    @model_validator(mode="after")
+    def _strategies_use_streamed_data(self) -> Settings:
+        exchange = self.exchange
+        issues: list[tuple[str, str]] = []
+        for index, run in enumerate(self.strategies.run):
+            for position, symbol in enumerate(run.symbols or ()):
+                if symbol not in exchange.symbols:
+                    issues.append(
+                        (
+                            f"strategies.run.{index}.symbols.{position}",
+                            f"{symbol} is not in exchange.symbols, so no data would reach it",
+                        )
+                    )
+            if run.interval is not None and run.interval not in exchange.kline_intervals:
+                issues.append(
+                    (
+                        f"strategies.run.{index}.interval",
+                        f"{run.interval} is not in exchange.kline_intervals "
+                        f"{list(exchange.kline_intervals)}",
+                    )
+                )
+        if issues:
+            raise SettingsIssues(tuple(issues))
+        return self
 
     @model_validator(mode="after")
     def _live_needs_a_real_venue(self) -> Settings:

@@ -47,7 +47,7 @@ class SimSettings(BaseModel):
     # Simulated seconds per real second; "max": as fast as the connected clients read.
     speed: float | Literal["max"] = 1.0
     updates_per_bar: int = Field(default=60, ge=1, le=3600)
-    history_bars: int = Field(default=500, ge=0, le=100_000)
+    history_bars: int = Field(default=2000, ge=0, le=100_000)
     klines_files: dict[Symbol, Path] = Field(default_factory=dict)
     start_prices: dict[Symbol, Price] = Field(default_factory=dict)
     spot_balances: dict[Asset, Amount] = Field(default_factory=_default_balances)

@@ -365,7 +365,12 @@ def test_every_shipped_config_file_loads(path: Path) -> None:
 
 
 def test_shipped_default_matches_the_schema_defaults() -> None:
-    assert load_settings(CONFIG_DIR / "tradebus.toml", env={}) == Settings()
+    # Identical except that the shipped file runs the two reference strategies (the schema
+    # runs none, so a config without [[strategies.run]] never trades by surprise).
+    shipped = load_settings(CONFIG_DIR / "tradebus.toml", env={})
+    assert [run.strategy for run in shipped.strategies.run] == ["vwap_reversion", "momentum"]
+    unchanged = shipped.strategies.model_copy(update={"run": ()})
+    assert shipped.model_copy(update={"strategies": unchanged}) == Settings()
 
 
 def test_live_futures_example_targets_usdm() -> None:
@@ -437,6 +442,7 @@ def test_render_effective_is_toml_with_masked_secrets() -> None:
         "health",
         "exchange",
         "sim",
+        "strategies",
         "alerts",
     ]
     assert parsed["exchange"]["api_key"] == "**********"

@@ -109,6 +109,9 @@ class OrderUpdated:
     reduce_only: bool = False
     stop_price: Decimal | None = None
     time_in_force: TimeInForce | None = None
+    # The strategy instance whose order this is, stamped by the executor from its own order
+    # book; "" for foreign orders and for events straight from the exchange parsers.
+    strategy: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ class SimOptions:
     interval: str = "1m"
     speed: float | None = 1.0  # None: as fast as the clients consume
     updates_per_bar: int = 60
-    history_bars: int = 500
+    history_bars: int = 2000
     start_ms: int | None = None  # first bar of the synthetic market; None: history before now
     spot_balances: Mapping[str, Decimal] = field(
         default_factory=lambda: {"USDT": Decimal(10_000), "BNB": Decimal(0)}

@@ -1,0 +1,150 @@
+"""Builds the strategy workers from ``[strategies]``: resolves each configured instance against
+the registry, validates its parameters with the strategy's own model, and gives the workers
+their history (the venue's klines endpoint) and their snapshot store.
+
+Kept apart from ``app.wiring`` so the composition root stays short. ``tradebus config check``
+runs the same resolution, so a wrong parameter is reported before anything starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.bus import Bus
+from app.domain import Clock, Kline
+from config import Settings
+from strategies.base import Strategy, StrategyParams
+from strategies.context import StrategyContext
+from strategies.history import HistorySource
+from strategies.registry import Registry, UnknownStrategy, load_registry
+from strategies.snapshots import JsonSnapshotStore, SnapshotStore
+from strategies.worker import StrategyWorker, WorkerOptions
+
+__all__ = [
+    "ExchangeHistory",
+    "ResolvedRun",
+    "StrategyConfigError",
+    "build_strategy_workers",
+    "resolve_strategy_runs",
+]
+
+KlinesCall = Callable[..., Awaitable[list[Kline]]]
+# The most rows one klines request returns on both Binance venues.
+_PAGE = 1000
+
+
+class StrategyConfigError(Exception):
+    """Configured strategies that cannot run, each problem tied to its config field."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    instance: str
+    strategy_cls: type[Strategy[Any]]
+    params: StrategyParams
+    symbols: tuple[str, ...]
+    interval: str
+
+
+def resolve_strategy_runs(
+    settings: Settings, registry: Registry | None = None
+) -> list[ResolvedRun]:
+    """Every enabled `[[strategies.run]]`, validated; all problems are reported at once."""
+    registry = registry or load_registry()
+    resolved: list[ResolvedRun] = []
+    problems: list[tuple[str, str]] = []
+    for index, run in enumerate(settings.strategies.run):
+        if not run.enabled:
+            continue
+        field = f"strategies.run.{index}"
+        try:
+            strategy_cls = registry.get(run.strategy)
+        except UnknownStrategy as exc:
+            problems.append((f"{field}.strategy", str(exc)))
+            continue
+        try:
+            params = strategy_cls.params_model.model_validate(run.params)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                location = ".".join(str(part) for part in error["loc"])
+                reason = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
+                problems.append((f"{field}.params.{location}".rstrip("."), reason))
+            continue
+        interval = run.interval or settings.exchange.kline_intervals[0]
+        try:
+            # Construction does no I/O; it is where a strategy rejects parameter combinations
+            # its model cannot express alone (e.g. fast >= slow) or an unsuitable interval.
+            strategy_cls(
+                params, StrategyContext(strategy=run.instance, symbol="", interval=interval)
+            )
+        except ValueError as exc:
+            problems.append((field, f"{run.strategy}: {exc}"))
+            continue
+        symbols = run.symbols or settings.exchange.symbols
+        resolved.append(ResolvedRun(run.instance, strategy_cls, params, symbols, interval))
+    if problems:
+        raise StrategyConfigError(problems)
+    return resolved
+
+
+def build_strategy_workers(
+    runs: Sequence[ResolvedRun],
+    settings: Settings,
+    *,
+    bus: Bus,
+    clock: Clock,
+    history: HistorySource | None,
+) -> list[StrategyWorker]:
+    section = settings.strategies
+    store: SnapshotStore | None = (
+        JsonSnapshotStore(section.snapshot_file) if section.snapshot_file is not None else None
+    )
+    options = WorkerOptions(
+        snapshot_interval_s=section.snapshot_interval_s,
+        max_catch_up_bars=section.max_catch_up_bars,
+    )
+    return [
+        StrategyWorker(
+            instance=run.instance,
+            strategy_cls=run.strategy_cls,
+            params=run.params,
+            symbols=run.symbols,
+            interval=run.interval,
+            bus=bus,
+            clock=clock,
+            history=history if section.history == "exchange" else None,
+            store=store,
+            options=options,
+        )
+        for run in runs
+    ]
+
+
+class ExchangeHistory:
+    """Warm-up history from the venue's klines endpoint, page by page."""
+
+    def __init__(self, klines: KlinesCall) -> None:
+        self._klines = klines
+        self.requests = 0
+
+    async def closed_klines(
+        self, symbol: str, interval: str, *, start_ms: int, end_ms: int
+    ) -> list[Kline]:
+        bars: list[Kline] = []
+        cursor = start_ms
+        while cursor <= end_ms:
+            page = await self._klines(symbol, interval, start_ms=cursor, end_ms=end_ms, limit=_PAGE)
+            self.requests += 1
+            bars.extend(bar for bar in page if bar.closed and bar.open_time_ms <= end_ms)
+            if len(page) < _PAGE:
+                break
+            cursor = page[-1].open_time_ms + 1
+        return bars

@@ -1,0 +1,140 @@
+"""`momentum`: ride trends — moving-average alignment confirmed by a channel breakout.
+
+Meant for trending markets and trend-prone pairs on 15m-4h bars (it works on 1m, with more
+whipsaw). In a range it buys highs and sells lows and loses the spread each time: pair it with
+a regime filter, or run `vwap_reversion` there instead.
+
+- Entry long when the fast EMA is above the slow EMA and the bar closes above the highest high
+  of the previous `breakout_bars` bars (short: fast below slow and a close below the lowest
+  low). With `require_breakout = false` the EMA cross alone enters.
+- Exit long when the fast EMA falls back below the slow one, or the close breaks the lowest low
+  of the previous `exit_bars` bars (a shorter channel: let winners run, cut reversals fast).
+- Confidence is the EMA spread relative to `full_confidence_pct`: 1.0 at or beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+
+from app.domain import Kline, OrderDenied, OrderUpdated
+from strategies.base import Strategy, StrategyParams
+from strategies.context import StrategyContext
+from strategies.indicators import EMA, RollingMax, RollingMin
+from strategies.stance import LONG, SHORT, Stance
+
+__all__ = ["Momentum", "MomentumParams"]
+
+
+class MomentumParams(StrategyParams):
+    fast: int = Field(default=20, ge=1, description="fast EMA period in bars")
+    slow: int = Field(default=50, ge=2, description="slow EMA period in bars")
+    breakout_bars: int = Field(default=20, ge=1, description="entry channel lookback in bars")
+    exit_bars: int = Field(default=10, ge=1, description="exit channel lookback in bars")
+    require_breakout: bool = Field(
+        default=True, description="need a channel breakout, not just the EMA alignment"
+    )
+    full_confidence_pct: float = Field(
+        default=1.0, gt=0, description="EMA spread (% of the slow EMA) that gives confidence 1"
+    )
+    allow_short: bool = Field(default=True, description="also follow downtrends")
+
+
+class Momentum(Strategy[MomentumParams]):
+    name = "momentum"
+    params_model = MomentumParams
+    summary = "trend following: fast/slow EMA alignment plus a channel breakout"
+    market = "trending markets on 15m-4h bars; loses to whipsaw in ranges"
+
+    def __init__(self, params: MomentumParams, ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        if params.fast >= params.slow:
+            raise ValueError("fast must be shorter than slow")
+        self.fast = EMA(params.fast)
+        self.slow = EMA(params.slow)
+        self.entry_high = RollingMax(params.breakout_bars)
+        self.entry_low = RollingMin(params.breakout_bars)
+        self.exit_high = RollingMax(params.exit_bars)
+        self.exit_low = RollingMin(params.exit_bars)
+        # The channels look at the bars *before* the current one, hence the extra bar.
+        self.warmup_bars = max(params.slow, params.breakout_bars + 1, params.exit_bars + 1)
+        self._full = params.full_confidence_pct / 100.0
+        self.stance = Stance()
+
+    def on_bar(self, bar: Kline) -> None:
+        high = float(bar.high)
+        low = float(bar.low)
+        close = float(bar.close)
+        # Channels of the previous bars, read before this bar joins them.
+        entry_high = self.entry_high.value
+        entry_low = self.entry_low.value
+        exit_high = self.exit_high.value
+        exit_low = self.exit_low.value
+        self.entry_high.update(high)
+        self.entry_low.update(low)
+        self.exit_high.update(high)
+        self.exit_low.update(low)
+        fast = self.fast.update(close)
+        slow = self.slow.update(close)
+        if slow != slow:  # nan: the slow EMA is not seeded yet
+            return
+        stance = self.stance
+        ctx = self.ctx
+        if stance.side == LONG:
+            if fast < slow:
+                stance.exit(ctx, "fast EMA below slow")
+            elif close < exit_low:
+                stance.exit(ctx, f"close below {self.params.exit_bars}-bar low {exit_low:.8g}")
+            return
+        if stance.side == SHORT:
+            if fast > slow:
+                stance.exit(ctx, "fast EMA above slow")
+            elif close > exit_high:
+                stance.exit(ctx, f"close above {self.params.exit_bars}-bar high {exit_high:.8g}")
+            return
+        breakout = self.params.require_breakout
+        confidence = min(1.0, abs(fast - slow) / slow / self._full)
+        if fast > slow and (not breakout or close > entry_high):
+            signal = ctx.enter_long(
+                f"uptrend: EMA {fast:.8g} > {slow:.8g}"
+                + (f", close above {entry_high:.8g}" if breakout else ""),
+                confidence=confidence,
+                tags=("momentum",),
+            )
+            side = LONG
+        elif self.params.allow_short and fast < slow and (not breakout or close < entry_low):
+            signal = ctx.enter_short(
+                f"downtrend: EMA {fast:.8g} < {slow:.8g}"
+                + (f", close below {entry_low:.8g}" if breakout else ""),
+                confidence=confidence,
+                tags=("momentum",),
+            )
+            side = SHORT
+        else:
+            return
+        stance.entered(signal, side)
+
+    def on_order(self, event: OrderUpdated | OrderDenied) -> None:
+        self.stance.on_order(event, self.ctx.position)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "fast": self.fast.snapshot(),
+            "slow": self.slow.snapshot(),
+            "entry_high": self.entry_high.snapshot(),
+            "entry_low": self.entry_low.snapshot(),
+            "exit_high": self.exit_high.snapshot(),
+            "exit_low": self.exit_low.snapshot(),
+            "stance": self.stance.snapshot(),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.fast.restore(state["fast"])
+        self.slow.restore(state["slow"])
+        self.entry_high.restore(state["entry_high"])
+        self.entry_low.restore(state["entry_low"])
+        self.exit_high.restore(state["exit_high"])
+        self.exit_low.restore(state["exit_low"])
+        self.stance.restore(state["stance"])
