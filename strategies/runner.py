@@ -13,7 +13,9 @@ Rules it enforces, so that strategies need not:
 - intrabar updates reach only strategies that asked for them, and never for a bar already
   closed;
 - signals produced while history is replayed, or before the declared warm-up is complete, are
-  discarded and counted (a strategy never acts on a half-initialised indicator);
+  discarded and counted (a strategy never acts on a half-initialised indicator), and each
+  discarded entry is answered with an `OrderDenied` (reason `warm_up: ...`) so the strategy's
+  idea of its position stays true;
 - due timers fire before the event that moved time past them.
 """
 
@@ -31,6 +33,9 @@ from strategies.context import StrategyContext
 __all__ = ["RunnerStats", "SnapshotMismatch", "StrategyFailure", "StrategyRunner"]
 
 _NO_SIGNALS: Sequence[Signal] = ()
+_WARMUP_DENIAL = "warm_up: signal from history or before the declared warm-up"
+# A strategy answering a denial with another entry, again and again, is cut off here.
+_MAX_DENIAL_ROUNDS = 8
 _perf_ns = time.perf_counter_ns
 
 
@@ -142,8 +147,9 @@ class StrategyRunner:
             self.stats.warmup_bars += 1
         else:
             self.stats.bars += 1
-        signals = self._call(strategy.on_bar, kline, kline.close_time_ms, "bar")
+        # Counted first: the bar that completes the warm-up may already signal.
         self.bars_seen += 1
+        signals = self._call(strategy.on_bar, kline, kline.close_time_ms, "bar")
         return signals if not fired else (*fired, *signals)
 
     def on_book(self, book: BookTicker) -> Sequence[Signal]:
@@ -226,10 +232,41 @@ class StrategyRunner:
             return _NO_SIGNALS
         ctx.pending = []
         if ctx.warming or self.bars_seen < self.strategy.warmup_bars:
-            self.stats.suppressed += len(pending)
+            self._deny_all(pending)
             return _NO_SIGNALS
         self.stats.signals += len(pending)
         return pending
+
+    def _deny_all(self, signals: list[Signal]) -> None:
+        """Discard signals from history or an incomplete warm-up, and tell the strategy its
+        entries were denied — exactly as the risk gate would — so it does not believe it holds
+        a position that was never opened."""
+        ctx = self.ctx
+        for _ in range(_MAX_DENIAL_ROUNDS):
+            self.stats.suppressed += len(signals)
+            for signal in signals:
+                if signal.is_exit:
+                    continue
+                denial = OrderDenied(
+                    strategy=self.instance,
+                    symbol=self.symbol,
+                    reason=_WARMUP_DENIAL,
+                    ts_ms=signal.ts_ms,
+                    signal_id=signal.signal_id,
+                )
+                try:
+                    self.strategy.on_order(denial)
+                except Exception as exc:  # noqa: BLE001 - same isolation as any other handler
+                    self.stats.errors += 1
+                    self.failure = StrategyFailure(
+                        "order", signal.ts_ms, f"{type(exc).__name__}: {exc}"
+                    )
+                    ctx.pending = []
+                    return
+            signals, ctx.pending = ctx.pending, []
+            if not signals:
+                return
+        ctx.pending = []
 
     # -- persistence --------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -139,8 +139,8 @@ class VwapReversion(Strategy[VwapReversionParams]):
         upper = vwap_module.upper
         if close >= lower and (close <= upper or not self.params.allow_short):
             return
-        if move > self._guard_limit:
-            return  # a sudden move: no fading it
+        if not move <= self._guard_limit:
+            return  # a sudden move (or no full guard window seen yet): no fading it
         stretch = abs(close - vwap) / std
         band = self.params.band_mult
         confidence = min(1.0, 0.5 + 0.5 * (stretch - band) / band)

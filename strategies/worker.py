@@ -249,7 +249,7 @@ class StrategyWorker:
             "strategy_disabled",
             instance=self.instance,
             symbol=runner.symbol,
-            event=failure.event,
+            failed_on=failure.event,
             event_ts_ms=failure.event_ts_ms,
             error=failure.error,
         )
