@@ -199,6 +199,8 @@ class Settings(BaseSettings):
         exchange = self.exchange
         issues: list[tuple[str, str]] = []
         for index, run in enumerate(self.strategies.run):
+            if not run.enabled:
+                continue  # parked: checked when it is enabled again
             for position, symbol in enumerate(run.symbols or ()):
                 if symbol not in exchange.symbols:
                     issues.append(

@@ -32,6 +32,7 @@ def default_settings(tmp_path: Path, **extra: object) -> Settings:
         "sim.state_file": str(tmp_path / "sim_state.json"),
         "health.heartbeat_path": str(tmp_path / "hb.json"),
         "logging.file": str(tmp_path / "t.log"),
+        "strategies.snapshot_file": str(tmp_path / "strategy_state.json"),
         **extra,
     }
     # No config file, no environment: what a fresh clone runs, but on a free port.

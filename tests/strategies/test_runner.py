@@ -114,7 +114,7 @@ def fill_update(trade_id: int, side: Side = Side.BUY, qty: str = "2", **kw: Any)
     )  # fmt: skip
 
 
-# -- the context is bound to one symbol ------------------------------------------------------
+# -- the context is bound to one symbol -------------------------------------------------------
 @pytest.mark.parametrize(
     "event",
     [
@@ -218,7 +218,7 @@ def test_a_strategy_that_keeps_re_entering_on_denial_is_cut_off() -> None:
     assert r.ctx.pending == []
 
 
-# -- isolation ----------------------------------------------------------------------------------
+# -- isolation --------------------------------------------------------------------------------
 def test_a_raising_strategy_is_disabled_alone_and_keeps_its_position() -> None:
     r = runner(fail_on_bar=2, enter_on_bar=3)
     healthy = runner(enter_on_bar=3)
@@ -234,7 +234,8 @@ def test_a_raising_strategy_is_disabled_alone_and_keeps_its_position() -> None:
     assert seen(r) == [("bar", 60_000), ("bar", 120_000)]
     r.on_order(fill_update(1))
     assert r.ctx.position == Decimal(2)  # fills are still booked while disabled
-    assert healthy.stats.signals == 1 and not healthy.disabled
+    assert healthy.stats.signals == 1
+    assert not healthy.disabled
 
 
 def test_an_invalid_signal_is_the_strategy_s_error() -> None:
@@ -246,10 +247,11 @@ def test_an_invalid_signal_is_the_strategy_s_error() -> None:
         Overconfident, ScriptParams(), instance="s1", symbol="BTCUSDT", interval="1m"
     )
     assert r.on_kline(bar(1)) == ()
-    assert r.failure is not None and "confidence must be within 0..1" in r.failure.error
+    assert r.failure is not None
+    assert "confidence must be within 0..1" in r.failure.error
 
 
-# -- own orders -----------------------------------------------------------------------------------
+# -- own orders -------------------------------------------------------------------------------
 def test_position_counts_each_exchange_trade_once() -> None:
     r = runner()
     r.on_order(fill_update(1))
@@ -264,7 +266,7 @@ def test_order_events_of_another_strategy_are_refused() -> None:
         runner().on_order(fill_update(1, strategy="other"))
 
 
-# -- timers -----------------------------------------------------------------------------------------
+# -- timers -----------------------------------------------------------------------------------
 def test_timers_fire_in_due_order_before_the_bar_that_passes_them() -> None:
     r = runner()
     r.on_kline(bar(1))
@@ -295,7 +297,7 @@ def test_signal_times_never_go_back_and_ids_stay_unique() -> None:
     ]
 
 
-# -- snapshots --------------------------------------------------------------------------------------
+# -- snapshots --------------------------------------------------------------------------------
 def test_snapshot_round_trips_through_json_and_continues_identically() -> None:
     r = runner(enter_on_bar=5)
     for n in (1, 2, 3):
@@ -306,7 +308,8 @@ def test_snapshot_round_trips_through_json_and_continues_identically() -> None:
     twin = runner(enter_on_bar=5)
     twin.restore(saved)
     assert twin.ctx.position == Decimal(2)
-    assert twin.bars_seen == 3 and twin.last_bar_open_ms == bar(3).open_time_ms
+    assert twin.bars_seen == 3
+    assert twin.last_bar_open_ms == bar(3).open_time_ms
     for n in (3, 4, 5):
         assert r.on_kline(bar(n)) == twin.on_kline(bar(n))
     twin.on_order(fill_update(7))  # remembered: not booked twice

@@ -179,7 +179,8 @@ async def test_bars_missed_between_warm_up_and_the_first_live_bar_are_filled_sil
     await h.publish(bar(12))  # 10 and 11 closed while the feed was connecting
     assert history.requests[-1] == ("BTCUSDT", bar(10).open_time_ms, bar(11).open_time_ms)
     runner = worker.runners["BTCUSDT"]
-    assert runner.stats.warmup_bars == 4 and runner.stats.bars == 1
+    assert runner.stats.warmup_bars == 4
+    assert runner.stats.bars == 1
     assert h.signals == []  # the entry came on bar 11, a stale bar: denied, not sent
 
 
@@ -191,7 +192,8 @@ async def test_without_history_it_warms_up_on_live_bars_and_alerts() -> None:
     await h.bus.run_until_idle()
     (alert,) = h.alerts
     assert alert.severity is AlertSeverity.WARNING
-    assert "no warm-up history" in alert.title and "ConnectionError" in alert.detail
+    assert "no warm-up history" in alert.title
+    assert "ConnectionError" in alert.detail
     assert worker.recovery["BTCUSDT"] == "live_warmup"
     await h.publish(bar(10), bar(11))
     assert h.signals == []
@@ -221,7 +223,8 @@ async def test_a_restart_resumes_from_the_snapshot_and_fetches_only_missed_bars(
     runner = again.runners["BTCUSDT"]
     assert runner.bars_seen == 7 + 3  # 5 warm-up + 2 live, then 3 caught up
     strategy = runner.strategy
-    assert isinstance(strategy, Script) and strategy.bars == 10
+    assert isinstance(strategy, Script)
+    assert strategy.bars == 10
 
 
 @pytest.mark.parametrize("damage", ["params", "corrupt", "too_old"])
@@ -253,7 +256,7 @@ async def test_an_unusable_snapshot_means_a_full_warm_up(tmp_path: Path, damage:
     assert (store.load_error is not None) == (damage == "corrupt")
 
 
-# -- timers and saving while running ----------------------------------------------------------------
+# -- timers and saving while running ----------------------------------------------------------
 class TimerScript(Script):
     def on_bar(self, bar: Kline) -> None:
         super().on_bar(bar)
