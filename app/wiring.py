@@ -57,6 +57,7 @@ class Daemon:
     supervisor: Supervisor
     health: HealthMonitor
     notifier: SystemdNotifier
+    venue: BinanceVenue
     # Released after every component stopped (HTTP sessions of the venue clients).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -199,7 +200,7 @@ def build_daemon(
     supervisor.on_running(notifier.ready)
     supervisor.on_stopping(notifier.stopping)
     supervisor.on_stopping(health.beat)
-    return Daemon(settings, bus, supervisor, health, notifier, closers)
+    return Daemon(settings, bus, supervisor, health, notifier, venue, closers)
 
 
 def _wire_strategies(

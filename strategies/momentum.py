@@ -22,7 +22,7 @@ from pydantic import Field
 from app.domain import Kline, OrderDenied, OrderUpdated
 from strategies.base import Strategy, StrategyParams
 from strategies.context import StrategyContext
-from strategies.indicators import EMA, RollingMax, RollingMin
+from strategies.indicators import EMA, Donchian
 from strategies.stance import LONG, SHORT, Stance
 
 __all__ = ["Momentum", "MomentumParams"]
@@ -54,10 +54,8 @@ class Momentum(Strategy[MomentumParams]):
             raise ValueError("fast must be shorter than slow")
         self.fast = EMA(params.fast)
         self.slow = EMA(params.slow)
-        self.entry_high = RollingMax(params.breakout_bars)
-        self.entry_low = RollingMin(params.breakout_bars)
-        self.exit_high = RollingMax(params.exit_bars)
-        self.exit_low = RollingMin(params.exit_bars)
+        self.entry_channel = Donchian(params.breakout_bars)
+        self.exit_channel = Donchian(params.exit_bars)
         # The channels look at the bars *before* the current one, hence the extra bar.
         self.warmup_bars = max(params.slow, params.breakout_bars + 1, params.exit_bars + 1)
         self._full = params.full_confidence_pct / 100.0
@@ -68,14 +66,14 @@ class Momentum(Strategy[MomentumParams]):
         low = float(bar.low)
         close = float(bar.close)
         # Channels of the previous bars, read before this bar joins them.
-        entry_high = self.entry_high.value
-        entry_low = self.entry_low.value
-        exit_high = self.exit_high.value
-        exit_low = self.exit_low.value
-        self.entry_high.update(high)
-        self.entry_low.update(low)
-        self.exit_high.update(high)
-        self.exit_low.update(low)
+        entry = self.entry_channel
+        leave = self.exit_channel
+        entry_high = entry.upper
+        entry_low = entry.lower
+        exit_high = leave.upper
+        exit_low = leave.lower
+        entry.update(high, low)
+        leave.update(high, low)
         fast = self.fast.update(close)
         slow = self.slow.update(close)
         if slow != slow:  # nan: the slow EMA is not seeded yet
@@ -123,18 +121,14 @@ class Momentum(Strategy[MomentumParams]):
         return {
             "fast": self.fast.snapshot(),
             "slow": self.slow.snapshot(),
-            "entry_high": self.entry_high.snapshot(),
-            "entry_low": self.entry_low.snapshot(),
-            "exit_high": self.exit_high.snapshot(),
-            "exit_low": self.exit_low.snapshot(),
+            "entry_channel": self.entry_channel.snapshot(),
+            "exit_channel": self.exit_channel.snapshot(),
             "stance": self.stance.snapshot(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.fast.restore(state["fast"])
         self.slow.restore(state["slow"])
-        self.entry_high.restore(state["entry_high"])
-        self.entry_low.restore(state["entry_low"])
-        self.exit_high.restore(state["exit_high"])
-        self.exit_low.restore(state["exit_low"])
+        self.entry_channel.restore(state["entry_channel"])
+        self.exit_channel.restore(state["exit_channel"])
         self.stance.restore(state["stance"])

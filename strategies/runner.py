@@ -129,27 +129,44 @@ class StrategyRunner:
             )
         if self.failure is not None:
             return _NO_SIGNALS
-        if kline.open_time_ms <= self.last_bar_open_ms:
+        open_ms = kline.open_time_ms
+        stats = self.stats
+        if open_ms <= self.last_bar_open_ms:
             if kline.closed:
-                self.stats.stale_bars += 1
+                stats.stale_bars += 1
             return _NO_SIGNALS
         strategy = self.strategy
         ctx = self.ctx
         if not kline.closed:
             if not strategy.intrabar:
                 return _NO_SIGNALS
-            self.stats.intrabar += 1
+            stats.intrabar += 1
             # Intrabar updates carry no event time of their own; the bar's open stands in.
-            return self._call(strategy.on_intrabar, kline, kline.open_time_ms, "intrabar")
-        self.last_bar_open_ms = kline.open_time_ms
-        fired = self.fire_timers(kline.close_time_ms) if ctx.has_timers else _NO_SIGNALS
+            return self._call(strategy.on_intrabar, kline, open_ms, "intrabar")
+        self.last_bar_open_ms = open_ms
+        close_ms = kline.close_time_ms
+        fired = self.fire_timers(close_ms) if ctx.has_timers else _NO_SIGNALS
         if ctx.warming:
-            self.stats.warmup_bars += 1
+            stats.warmup_bars += 1
         else:
-            self.stats.bars += 1
+            stats.bars += 1
         # Counted first: the bar that completes the warm-up may already signal.
         self.bars_seen += 1
-        signals = self._call(strategy.on_bar, kline, kline.close_time_ms, "bar")
+        # The hot path: `_call` inlined, since it runs once per bar per symbol per strategy.
+        ctx.now_ms = close_ms
+        started = _perf_ns()
+        try:
+            strategy.on_bar(kline)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point: one instance fails alone
+            self._fail("bar", close_ms, exc, started)
+            return fired
+        spent = _perf_ns() - started
+        stats.busy_ns += spent
+        if spent > stats.max_ns:
+            stats.max_ns = spent
+        if not ctx.pending:
+            return fired
+        signals = self._take_signals()
         return signals if not fired else (*fired, *signals)
 
     def on_book(self, book: BookTicker) -> Sequence[Signal]:
@@ -217,19 +234,24 @@ class StrategyRunner:
         try:
             handler(event)
         except Exception as exc:  # noqa: BLE001 - isolation is the point: one instance fails alone
-            ctx.pending = []
-            self.stats.errors += 1
-            self.failure = StrategyFailure(kind, event_ms, f"{type(exc).__name__}: {exc}")
+            self._fail(kind, event_ms, exc, started)
             return _NO_SIGNALS
-        finally:
-            spent = _perf_ns() - started
-            stats = self.stats
-            stats.busy_ns += spent
-            if spent > stats.max_ns:
-                stats.max_ns = spent
+        spent = _perf_ns() - started
+        stats = self.stats
+        stats.busy_ns += spent
+        if spent > stats.max_ns:
+            stats.max_ns = spent
+        return self._take_signals() if ctx.pending else _NO_SIGNALS
+
+    def _fail(self, kind: str, event_ms: int, exc: Exception, started_ns: int) -> None:
+        self.stats.busy_ns += _perf_ns() - started_ns
+        self.ctx.pending = []
+        self.stats.errors += 1
+        self.failure = StrategyFailure(kind, event_ms, f"{type(exc).__name__}: {exc}")
+
+    def _take_signals(self) -> Sequence[Signal]:
+        ctx = self.ctx
         pending = ctx.pending
-        if not pending:
-            return _NO_SIGNALS
         ctx.pending = []
         if ctx.warming or self.bars_seen < self.strategy.warmup_bars:
             self._deny_all(pending)

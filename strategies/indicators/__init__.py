@@ -6,6 +6,7 @@ Pure Python floats, no numpy: each `update` costs a few hundred nanoseconds. Val
 """
 
 from strategies.indicators.base import Indicator
+from strategies.indicators.channel import Donchian
 from strategies.indicators.moving import EMA, SMA, RollingMax, RollingMin, RollingStd
 from strategies.indicators.oscillators import ADX, ATR, RSI
 from strategies.indicators.volatility import RealizedVol, WindowedMove
@@ -17,6 +18,7 @@ __all__ = [
     "EMA",
     "RSI",
     "SMA",
+    "Donchian",
     "Indicator",
     "RealizedVol",
     "RollingMax",

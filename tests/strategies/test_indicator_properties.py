@@ -23,6 +23,7 @@ from strategies.indicators import (
     EMA,
     RSI,
     SMA,
+    Donchian,
     RealizedVol,
     RollingMax,
     RollingMin,
@@ -75,6 +76,10 @@ def hlc(bars: st.SearchStrategy[list[Item]]) -> st.SearchStrategy[list[Item]]:
     return bars.map(lambda rows: [row[1:4] for row in rows])
 
 
+def hl(bars: st.SearchStrategy[list[Item]]) -> st.SearchStrategy[list[Item]]:
+    return bars.map(lambda rows: [row[1:3] for row in rows])
+
+
 @st.composite
 def ticks(draw: st.DrawFn) -> list[Item]:
     scale = draw(SCALES)
@@ -106,6 +111,7 @@ SUBJECTS = {
     "RSI(3)": Subject(lambda: RSI(3), values(), 1),
     "RealizedVol(4, 252)": Subject(lambda: RealizedVol(4, 252), values(), 1),
     "ATR(3)": Subject(lambda: ATR(3), hlc(klines()), 3),
+    "Donchian(4)": Subject(lambda: Donchian(4), hl(klines()), 2, ("upper", "lower")),
     "ADX(3)": Subject(lambda: ADX(3), hlc(klines()), 3, ("plus_di", "minus_di", "atr")),
     "SessionVWAP(2.0)": Subject(lambda: SessionVWAP(2.0), klines(), 5, ("std", "upper", "lower")),
     "WindowedMove(5000)": Subject(lambda: WindowedMove(5000), ticks(), 2),

@@ -29,6 +29,7 @@ from strategies.indicators import (
     EMA,
     RSI,
     SMA,
+    Donchian,
     Indicator,
     RealizedVol,
     RollingMax,
@@ -45,6 +46,10 @@ Outputs = dict[str, np.ndarray]
 
 def _closes(bars: Bars) -> list[list[Any]]:
     return [bars.close.tolist()]
+
+
+def _hl(bars: Bars) -> list[list[Any]]:
+    return [list(bars.high), list(bars.low)]
 
 
 def _hlc(bars: Bars) -> list[list[Any]]:
@@ -103,6 +108,12 @@ def _atr_reference(n: int, bars: Bars) -> Outputs:
     return {"value": ref.atr(bars.high, bars.low, bars.close, n)}
 
 
+def _donchian_reference(n: int, bars: Bars) -> Outputs:
+    upper = ref.rolling_max(bars.high, n)
+    lower = ref.rolling_min(bars.low, n)
+    return {"value": (upper + lower) * 0.5, "upper": upper, "lower": lower}
+
+
 def _adx_reference(n: int, bars: Bars) -> Outputs:
     out = ref.adx(bars.high, bars.low, bars.close, n)
     out["value"] = out.pop("adx")
@@ -129,6 +140,13 @@ def _cases() -> list[Case]:
             Case(f"EMA({n})", partial(EMA, n), _on_close(ref.ema, n)),
             Case(f"RollingMax({n})", partial(RollingMax, n), _on_close(ref.rolling_max, n)),
             Case(f"RollingMin({n})", partial(RollingMin, n), _on_close(ref.rolling_min, n)),
+            Case(
+                f"Donchian({n})",
+                partial(Donchian, n),
+                partial(_donchian_reference, n),
+                _hl,
+                ("upper", "lower"),
+            ),
         ]
     for n, ddof in ((1, 0), (2, 1), (20, 0), (20, 1)):
         reference = _on_close(ref.rolling_std, n, ddof)
