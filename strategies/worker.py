@@ -328,8 +328,14 @@ class StrategyWorker:
             if runner.failure is not None:
                 entry["error"] = runner.failure.error
             symbols[symbol] = entry
+        stats = [runner.stats for runner in self.runners.values()]
         return {
             "strategy": self.strategy_cls.name,
             "interval": self.interval,
+            "bars": sum(s.bars for s in stats),
+            "signals": sum(s.signals for s in stats),
+            "errors": sum(s.errors for s in stats),
+            "disabled": sum(1 for r in self.runners.values() if r.failure is not None),
+            "processing_ms": round(sum(s.busy_ns for s in stats) / 1e6, 3),
             "symbols": symbols,
         }

@@ -127,6 +127,9 @@ async def test_a_failing_symbol_is_disabled_alerted_and_the_rest_keep_running() 
         "RuntimeError: boom",
     )
     assert other.status()["symbols"]["BTCUSDT"]["state"] == "running"
+    totals = worker.status()
+    assert (totals["bars"], totals["errors"], totals["disabled"]) == (1, 1, 1)
+    assert (other.status()["signals"], other.status()["disabled"]) == (1, 0)
     await h.publish(bar(3))
     assert len(h.alerts) == 1  # alerted once, not per event
 
