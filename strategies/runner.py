@@ -279,11 +279,7 @@ class StrategyRunner:
                 try:
                     self.strategy.on_order(denial)
                 except Exception as exc:  # noqa: BLE001 - same isolation as any other handler
-                    self.stats.errors += 1
-                    self.failure = StrategyFailure(
-                        "order", signal.ts_ms, f"{type(exc).__name__}: {exc}"
-                    )
-                    ctx.pending = []
+                    self._fail("order", signal.ts_ms, exc, _perf_ns())
                     return
             signals, ctx.pending = ctx.pending, []
             if not signals:

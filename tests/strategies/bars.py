@@ -3,10 +3,11 @@ generator the daemon trades against offline) and conversions of the recorded ser
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
 
-from app.domain import Kline
+from app.domain import Kline, Signal, SignalAction
 from exchange.sim.synthetic import SyntheticMarket
 from tests.strategies.kline_data import Bars
 
@@ -48,3 +49,23 @@ def klines_from(bars: Bars, *, symbol: str = "BTCUSDT", interval: str = "1m") ->
         )
         for i in range(len(bars))
     ]
+
+
+# Interval names of the recorded series, by bar length in ms.
+INTERVAL_NAMES = {60_000: "1m", 300_000: "5m", 3_600_000: "1h"}
+_EXIT_OF = {
+    SignalAction.ENTER_LONG: SignalAction.EXIT_LONG,
+    SignalAction.ENTER_SHORT: SignalAction.EXIT_SHORT,
+}
+
+
+def assert_alternates(signals: Sequence[Signal]) -> None:
+    """Entry, exit of that side, entry, ...: never two entries without an exit between."""
+    open_entry: SignalAction | None = None
+    for signal in signals:
+        if open_entry is None:
+            assert signal.action in _EXIT_OF, f"exit without an entry: {signal}"
+            open_entry = signal.action
+        else:
+            assert signal.action is _EXIT_OF[open_entry], f"after {open_entry}: {signal}"
+            open_entry = None

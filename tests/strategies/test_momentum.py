@@ -16,7 +16,13 @@ import pytest
 from app.domain import Kline, Signal, SignalAction
 from strategies.momentum import Momentum, MomentumParams
 from strategies.runner import StrategyRunner
-from tests.strategies.bars import SESSION_START_MS, klines_from, synthetic_klines
+from tests.strategies.bars import (
+    INTERVAL_NAMES,
+    SESSION_START_MS,
+    assert_alternates,
+    klines_from,
+    synthetic_klines,
+)
 from tests.strategies.kline_data import Bars
 
 SYMBOL = "BTCUSDT"
@@ -179,20 +185,6 @@ def test_a_fast_ema_not_shorter_than_the_slow_one_is_refused(fast: int, slow: in
 
 # -- whole series -----------------------------------------------------------------------------
 ACTIVE_PARAMS = MomentumParams(fast=3, slow=8, breakout_bars=5, exit_bars=3)
-_EXIT_OF = {ENTER_LONG: EXIT_LONG, ENTER_SHORT: EXIT_SHORT}
-_INTERVALS = {60_000: "1m", 300_000: "5m", 3_600_000: "1h"}
-
-
-def assert_alternates(signals: Sequence[Signal]) -> None:
-    """Entry, exit of that side, entry, ...: never two entries without an exit between."""
-    open_entry: SignalAction | None = None
-    for signal in signals:
-        if open_entry is None:
-            assert signal.action in _EXIT_OF, f"exit without an entry: {signal}"
-            open_entry = signal.action
-        else:
-            assert signal.action is _EXIT_OF[open_entry], f"after {open_entry}: {signal}"
-            open_entry = None
 
 
 def run_series(klines: Sequence[Kline], params: MomentumParams, interval: str) -> list[Signal]:
@@ -216,7 +208,7 @@ def test_recorded_klines_signals_alternate(recorded_series: list[Bars]) -> None:
     for bars in recorded_series:
         if len(bars) < 2:
             continue
-        interval = _INTERVALS[int(bars.open_time_ms[1] - bars.open_time_ms[0])]
+        interval = INTERVAL_NAMES[int(bars.open_time_ms[1] - bars.open_time_ms[0])]
         klines = klines_from(bars, interval=interval)
         for params in (MomentumParams(), ACTIVE_PARAMS):
             signals = run_series(klines, params, interval)

@@ -28,7 +28,14 @@ from app.domain import (
 )
 from strategies.runner import StrategyRunner
 from strategies.vwap_reversion import VwapReversion, VwapReversionParams
-from tests.strategies.bars import DAY_MS, SESSION_START_MS, klines_from, synthetic_klines
+from tests.strategies.bars import (
+    DAY_MS,
+    INTERVAL_NAMES,
+    SESSION_START_MS,
+    assert_alternates,
+    klines_from,
+    synthetic_klines,
+)
 from tests.strategies.kline_data import Bars
 
 SYMBOL = "BTCUSDT"
@@ -308,20 +315,6 @@ def test_adx_exit_below_adx_max_is_refused() -> None:
 ACTIVE_PARAMS = VwapReversionParams(
     band_mult=1.0, adx_max=60, adx_exit=80, min_session_bars=3, min_band_bps=0, adx_period=5
 )
-_EXIT_OF = {ENTER_LONG: EXIT_LONG, ENTER_SHORT: EXIT_SHORT}
-_INTERVALS = {60_000: "1m", 300_000: "5m", 3_600_000: "1h"}
-
-
-def assert_alternates(signals: Sequence[Signal]) -> None:
-    """Entry, exit of that side, entry, ...: never two entries without an exit between."""
-    open_entry: SignalAction | None = None
-    for signal in signals:
-        if open_entry is None:
-            assert signal.action in _EXIT_OF, f"exit without an entry: {signal}"
-            open_entry = signal.action
-        else:
-            assert signal.action is _EXIT_OF[open_entry], f"after {open_entry}: {signal}"
-            open_entry = None
 
 
 def run_series(klines: Sequence[Kline], params: VwapReversionParams, interval: str) -> list[Signal]:
@@ -347,7 +340,7 @@ def test_recorded_klines_signals_alternate(recorded_series: list[Bars]) -> None:
     for bars in recorded_series:
         if len(bars) < 2:
             continue
-        interval = _INTERVALS[int(bars.open_time_ms[1] - bars.open_time_ms[0])]
+        interval = INTERVAL_NAMES[int(bars.open_time_ms[1] - bars.open_time_ms[0])]
         klines = klines_from(bars, interval=interval)
         for params in (VwapReversionParams(), ACTIVE_PARAMS):
             signals = run_series(klines, params, interval)
