@@ -99,7 +99,26 @@ def format_status(report: StatusReport) -> str:
                 f"dropped {info.get('dropped', 0)} conflated {info.get('conflated', 0)} "
                 f"{_number(info.get('rate_per_s')):g}/s"
             )
+    lines.extend(_strategy_lines(_mapping(beat.get("strategies"))))
     return "\n".join(lines) + "\n"
+
+
+def _strategy_lines(strategies: dict[str, Any]) -> list[str]:
+    if not strategies:
+        return []
+    lines = ["  strategies"]
+    for instance, value in strategies.items():
+        for symbol, entry in _mapping(_mapping(value).get("symbols")).items():
+            info = _mapping(entry)
+            line = (
+                f"    {instance + '/' + symbol:<32} {info.get('state', '?')!s:<11} "
+                f"bars {info.get('bars', 0)!s:<7} signals {info.get('signals', 0)!s:<5} "
+                f"errors {info.get('errors', 0)!s:<3} {_number(info.get('mean_us')):.1f} us/event"
+            )
+            if info.get("error"):
+                line += f"  ! {info['error']}"
+            lines.append(line)
+    return lines
 
 
 def _mapping(value: object) -> dict[str, Any]:

@@ -271,6 +271,32 @@ def test_format_unhealthy_lists_the_reasons(beat_path: Path) -> None:
     assert "  ! risk stalled: 3 pending" in text
 
 
+def test_format_shows_each_strategy_copy_and_why_one_is_disabled(beat_path: Path) -> None:
+    strategies = {
+        "vwap": {
+            "symbols": {
+                "BTCUSDT": {"state": "running", "bars": 120, "signals": 4, "mean_us": 5.25},
+                "ETHUSDT": {
+                    "state": "disabled",
+                    "bars": 7,
+                    "errors": 1,
+                    "error": "ZeroDivisionError: float division by zero",
+                },
+            }
+        },
+        "broken": "not a mapping",
+    }
+    write(beat_path, heartbeat(strategies=strategies))
+    lines = format_status(read_status(beat_path, now=NOW)).splitlines()
+    start = lines.index("  strategies")
+    running, disabled = lines[start + 1 :]
+    assert running.split() == [
+        "vwap/BTCUSDT", "running", "bars", "120", "signals", "4", "errors", "0", "5.2", "us/event",
+    ]  # fmt: skip
+    assert disabled.split()[:2] == ["vwap/ETHUSDT", "disabled"]
+    assert disabled.endswith("! ZeroDivisionError: float division by zero")
+
+
 def test_format_without_heartbeat(tmp_path: Path) -> None:
     text = format_status(read_status(tmp_path / "missing.json", now=NOW))
     assert text == f"tradebus: UNHEALTHY\n  - no heartbeat at {tmp_path / 'missing.json'}\n"
