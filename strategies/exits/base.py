@@ -1,0 +1,116 @@
+"""Exit rules: the shared types and the one place that decides at which price a bar crosses a
+level.
+
+A position is an atomic unit with a fixed size: an exit closes all of it. Rules are stateless
+objects; whatever a rule must remember about one position (the peak a trailing stop follows,
+the ATR captured at entry, bars held) lives in `position.metadata[rule.name]`, JSON-safe, so it
+is saved and restored with the position and survives a restart.
+
+Bars are judged conservatively, since a bar does not say in which order its prices came:
+- a bar that opens beyond a level exits at the open (a gap through a stop fills worse than the
+  stop, a gap through a target fills better);
+- a bar that touches both the stop and the target exits at the stop;
+- a level reached inside the bar exits at the level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from app.domain import Kline
+
+__all__ = ["Bar", "ExitDecision", "ExitRule", "PositionSide", "TrackedPosition", "cross_levels"]
+
+PositionSide = Literal["long", "short"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    open_ms: int
+    close_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+
+    @classmethod
+    def of(cls, kline: Kline) -> Bar:
+        return cls(
+            kline.open_time_ms,
+            kline.close_time_ms,
+            float(kline.open),
+            float(kline.high),
+            float(kline.low),
+            float(kline.close),
+        )
+
+
+@dataclass(slots=True)
+class TrackedPosition:
+    """One open position as the exit rules see it; `metadata` holds their per-position state."""
+
+    position_id: str
+    symbol: str
+    side: PositionSide
+    entry_price: float
+    entry_ms: int
+    quantity: Decimal
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_long(self) -> bool:
+        return self.side == "long"
+
+
+@dataclass(frozen=True, slots=True)
+class ExitDecision:
+    rule: str
+    reason: str
+    price: float  # where the exit is assumed to fill (the level, or the open after a gap)
+    bar_open_ms: int
+
+
+class ExitRule(Protocol):
+    name: str
+
+    def on_entry(self, position: TrackedPosition, atr: float) -> None:
+        """Initialise this rule's state in `position.metadata` (atr: NaN when unknown)."""
+        ...
+
+    def check(self, position: TrackedPosition, bar: Bar, atr: float) -> ExitDecision | None:
+        """Judge one bar after the entry bar. `atr` is the ATR known before this bar."""
+        ...
+
+
+def cross_levels(
+    position: TrackedPosition,
+    bar: Bar,
+    *,
+    stop: float | None,
+    target: float | None,
+    rule: str,
+    stop_reason: str,
+    target_reason: str,
+) -> ExitDecision | None:
+    """The exit, if any, when `bar` reaches the stop or the target of `position`."""
+    long = position.is_long
+
+    def beyond_stop(price: float) -> bool:
+        return stop is not None and (price <= stop if long else price >= stop)
+
+    def beyond_target(price: float) -> bool:
+        return target is not None and (price >= target if long else price <= target)
+
+    adverse = bar.low if long else bar.high
+    favourable = bar.high if long else bar.low
+    if beyond_stop(bar.open):
+        return ExitDecision(rule, f"{stop_reason} (gapped through)", bar.open, bar.open_ms)
+    if beyond_target(bar.open):
+        return ExitDecision(rule, f"{target_reason} (gapped through)", bar.open, bar.open_ms)
+    if stop is not None and beyond_stop(adverse):
+        return ExitDecision(rule, stop_reason, stop, bar.open_ms)
+    if target is not None and beyond_target(favourable):
+        return ExitDecision(rule, target_reason, target, bar.open_ms)
+    return None
