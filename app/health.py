@@ -13,7 +13,6 @@ Consumes `risk.state`. Produces nothing on the bus; pings the systemd watchdog w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from app.atomic_file import replace_atomically
 from app.bus import Bus
 from app.domain import Clock, TradingState, TradingStateChanged
 from app.redaction import Redactor
@@ -317,23 +317,8 @@ def _one_line(document: dict[str, Any]) -> str:
 
 
 def write_atomically(path: Path, document: dict[str, Any], redactor: Redactor) -> None:
-    """Replace `path` with the JSON document so that a reader sees the old or the new file,
-    never a torn one, even across a power cut."""
+    """Replace `path` with the JSON document (redacted) so that a reader sees the old or the
+    new file, never a torn one, even across a power cut."""
     text = json.dumps(redactor.redact_obj(document), indent=2, sort_keys=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # no temp file left behind by a failed write
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    replace_atomically(path, text.encode())

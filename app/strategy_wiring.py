@@ -1,6 +1,7 @@
 """Builds the strategy workers from ``[strategies]``: resolves each configured instance against
 the registry, validates its parameters with the strategy's own model, and gives the workers
-their history (the venue's klines endpoint) and their snapshot store.
+their history (the venue's klines endpoint, `BinanceVenue.closed_klines`) and their snapshot
+store.
 
 Kept apart from ``app.wiring`` so the composition root stays short. ``tradebus config check``
 runs the same resolution, so a wrong parameter is reported before anything starts.
@@ -8,14 +9,14 @@ runs the same resolution, so a wrong parameter is reported before anything start
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from app.bus import Bus
-from app.domain import Clock, Kline
+from app.domain import Clock
 from config import Settings
 from strategies.base import Strategy, StrategyParams
 from strategies.context import StrategyContext
@@ -25,16 +26,11 @@ from strategies.snapshots import JsonSnapshotStore, SnapshotStore
 from strategies.worker import StrategyWorker, WorkerOptions
 
 __all__ = [
-    "ExchangeHistory",
     "ResolvedRun",
     "StrategyConfigError",
     "build_strategy_workers",
     "resolve_strategy_runs",
 ]
-
-KlinesCall = Callable[..., Awaitable[list[Kline]]]
-# The most rows one klines request returns on both Binance venues.
-_PAGE = 1000
 
 
 class StrategyConfigError(Exception):
@@ -126,25 +122,3 @@ def build_strategy_workers(
         )
         for run in runs
     ]
-
-
-class ExchangeHistory:
-    """Warm-up history from the venue's klines endpoint, page by page."""
-
-    def __init__(self, klines: KlinesCall) -> None:
-        self._klines = klines
-        self.requests = 0
-
-    async def closed_klines(
-        self, symbol: str, interval: str, *, start_ms: int, end_ms: int
-    ) -> list[Kline]:
-        bars: list[Kline] = []
-        cursor = start_ms
-        while cursor <= end_ms:
-            page = await self._klines(symbol, interval, start_ms=cursor, end_ms=end_ms, limit=_PAGE)
-            self.requests += 1
-            bars.extend(bar for bar in page if bar.closed and bar.open_time_ms <= end_ms)
-            if len(page) < _PAGE:
-                break
-            cursor = page[-1].open_time_ms + 1
-        return bars

@@ -41,7 +41,7 @@ from exchange.binance.user_data_spot import SpotUserDataStream
 
 __all__ = ["BinanceVenue", "build_binance_venue"]
 
-# Backfill pages: the most rows one klines call may return on both venues.
+# Kline pages (stream backfill, warm-up history): the most rows one call returns on both venues.
 _BACKFILL_PAGE = 1000
 
 
@@ -88,6 +88,23 @@ class BinanceVenue:
 
     async def fetch_klines(self, symbol: str, interval: str, start_ms: int) -> list[Kline]:
         return await self.client.klines(symbol, interval, start_ms=start_ms, limit=_BACKFILL_PAGE)
+
+    async def closed_klines(
+        self, symbol: str, interval: str, *, start_ms: int, end_ms: int
+    ) -> list[Kline]:
+        """Closed bars opening in [start_ms, end_ms], page by page: the strategies' warm-up
+        history (`strategies.history.HistorySource`)."""
+        bars: list[Kline] = []
+        cursor = start_ms
+        while cursor <= end_ms:
+            page = await self.client.klines(
+                symbol, interval, start_ms=cursor, end_ms=end_ms, limit=_BACKFILL_PAGE
+            )
+            bars.extend(bar for bar in page if bar.closed and bar.open_time_ms <= end_ms)
+            if len(page) < _BACKFILL_PAGE:
+                break
+            cursor = page[-1].open_time_ms + 1
+        return bars
 
     def snapshot(self) -> dict[str, Any]:
         document: dict[str, Any] = {

@@ -25,7 +25,6 @@ from app.redaction import REDACTOR, Redactor
 from app.runtime import ComponentSpec, ExitCode, RuntimeOptions, Stage, Supervisor
 from app.sim_venue import build_sim, sim_client_settings
 from app.strategy_wiring import (
-    ExchangeHistory,
     StrategyConfigError,
     build_strategy_workers,
     resolve_strategy_runs,
@@ -182,7 +181,7 @@ def build_daemon(
         clock=clock,
         supervisor=supervisor,
         health=health,
-        history=ExchangeHistory(venue.client.klines),
+        history=venue,
     )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(

@@ -1,8 +1,9 @@
 """Where warm-up history comes from, and which bars a strategy still needs before it is live.
 
-The worker asks a `HistorySource` for closed bars; the daemon's source is the exchange's klines
-endpoint (`app.strategy_history`), a backtest's is its own data, a test's is a list. Planning
-which range to ask for is pure arithmetic on bar times, kept here so it can be tested alone.
+The worker asks a `HistorySource` for closed bars; the daemon's source is the exchange's
+klines endpoint (`app.venue.BinanceVenue.closed_klines`), a backtest's is its own data, a
+test's is a list. Planning which range to ask for is pure arithmetic on bar times, kept here so
+it can be tested alone.
 """
 
 from __future__ import annotations

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
+
+from app.atomic_file import replace_atomically
 
 __all__ = ["JsonSnapshotStore", "SnapshotStore"]
 
@@ -62,7 +63,7 @@ class JsonSnapshotStore:
             document = {"format": _FORMAT, "instances": merged}
             # Serialised here, on the loop, so the state cannot change while the thread writes.
             text = json.dumps(document, separators=(",", ":"), allow_nan=False)
-            await asyncio.to_thread(_write_atomically, self.path, text)
+            await asyncio.to_thread(_save, self.path, text.encode())
             self.writes += 1
 
     def _read(self) -> dict[str, dict[str, Any]]:
@@ -84,11 +85,6 @@ class JsonSnapshotStore:
         return instances if isinstance(instances, dict) else {}
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _save(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    replace_atomically(path, data)

@@ -13,10 +13,8 @@ floating point), as is anything else JSON cannot hold exactly.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, Final
 
 import structlog
 
+from app.atomic_file import replace_atomically
 from app.domain.clock import Clock
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "StateFileError", "StateSaver", "load_state", "save_state"]
@@ -51,19 +50,7 @@ def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as exc:
         raise StateFileError(target, f"cannot be saved: {exc}") from exc
     data = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode() + b"\n"
-    directory = target.parent
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(directory)
+    replace_atomically(target, data)
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -151,20 +138,6 @@ class StateSaver:
             self._dirty = True
             raise
         self.saves += 1
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on every platform.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _jsonable(value: object, where: str) -> object:
