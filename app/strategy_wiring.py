@@ -9,7 +9,7 @@ runs the same resolution, so a wrong parameter is reported before anything start
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,10 @@ from strategies.base import Strategy, StrategyParams
 from strategies.context import StrategyContext
 from strategies.history import HistorySource
 from strategies.registry import Registry, UnknownStrategy, load_registry
+from exchange.binance.kline_gaps import interval_ms
 from strategies.snapshots import JsonSnapshotStore, SnapshotStore
+from strategies.trade.factory import TradeConfigError, trade_manager_factory
+from strategies.trade.manager import TradeManager
 from strategies.worker import StrategyWorker, WorkerOptions
 
 __all__ = [
@@ -48,6 +51,8 @@ class ResolvedRun:
     params: StrategyParams
     symbols: tuple[str, ...]
     interval: str
+    # Builds the instance's trade management (`[strategies.run.trade]`); None: not configured.
+    trade: Callable[[], TradeManager] | None = None
 
 
 def resolve_strategy_runs(
@@ -85,7 +90,22 @@ def resolve_strategy_runs(
             problems.append((field, f"{run.strategy}: {exc}"))
             continue
         symbols = run.symbols or settings.exchange.symbols
-        resolved.append(ResolvedRun(run.instance, strategy_cls, params, symbols, interval))
+        trade = None
+        if run.trade is not None:
+            step_ms = interval_ms(interval)
+            if step_ms is None:
+                problems.append(
+                    (f"{field}.trade", f"needs a fixed-length interval, not {interval}")
+                )
+                continue
+            try:
+                trade = trade_manager_factory(
+                    run.trade, instance=run.instance, symbols=symbols, interval_ms=step_ms
+                )
+            except TradeConfigError as exc:
+                problems.append((f"{field}.trade.{exc.field}", exc.reason))
+                continue
+        resolved.append(ResolvedRun(run.instance, strategy_cls, params, symbols, interval, trade))
     if problems:
         raise StrategyConfigError(problems)
     return resolved
@@ -119,6 +139,7 @@ def build_strategy_workers(
             history=history if section.history == "exchange" else None,
             store=store,
             options=options,
+            trade_factory=run.trade,
         )
         for run in runs
     ]

@@ -356,10 +356,12 @@ def render_effective(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _render_model(model: BaseModel, path: tuple[str, ...], lines: list[str]) -> None:
+def _render_model(
+    model: BaseModel, path: tuple[str, ...], lines: list[str], *, header: bool = True
+) -> None:
     tables: list[tuple[str, BaseModel]] = []
     table_arrays: list[tuple[str, tuple[BaseModel, ...]]] = []
-    if path:
+    if path and header:
         lines += ["", f"[{'.'.join(path)}]"]
     for name in type(model).model_fields:
         value = getattr(model, name)
@@ -373,8 +375,11 @@ def _render_model(model: BaseModel, path: tuple[str, ...], lines: list[str]) -> 
             lines.append(f"{name} = {_toml_value(value)}")
     for name, items in table_arrays:
         for item in items:
-            lines += ["", f"[[{'.'.join((*path, name))}]]"]
-            _render_model(item, (), lines)
+            item_path = (*path, name)
+            lines += ["", f"[[{'.'.join(item_path)}]]"]
+            # Sub-tables of an array item are named by the array's path: in TOML,
+            # [strategies.run.trade] belongs to the [[strategies.run]] just above it.
+            _render_model(item, item_path, lines, header=False)
     for name, table in tables:
         _render_model(table, (*path, name), lines)
 

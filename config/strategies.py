@@ -10,6 +10,9 @@ One ``[[strategies.run]]`` table per strategy instance::
     interval = "1m"                    # default: the first of exchange.kline_intervals
     params = { band_mult = 2.0 }       # validated against the strategy's parameter model
 
+    [strategies.run.trade]             # optional: exits, sizing, filters (config/trade.py)
+    capital = "10000"
+
 Parameters are checked against the strategy's own model when the daemon is assembled (and by
 ``tradebus config check``), because only the strategy registry knows them; that the symbols
 and interval are streamed is checked here, against ``[exchange]``, by the settings root.
@@ -24,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model
 
 from config.exchange import KlineInterval, Symbol
 from config.fields import SECTION_CONFIG, OptionalPath, SettingsIssues, split_list
+from config.trade import TradeSettings
 
 __all__ = ["StrategiesSettings", "StrategyRunSettings"]
 
@@ -45,6 +49,8 @@ class StrategyRunSettings(BaseModel):
     interval: KlineInterval | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
+    # Exits, sizing, entry filters and the model hook (`config/trade.py`); unset: none.
+    trade: TradeSettings | None = None
 
     @property
     def instance(self) -> str:

@@ -124,6 +124,23 @@ class StrategyContext:
         tags: tuple[str, ...] = (),
     ) -> Signal:
         """Emit an intent for this context's symbol, stamped with the current event's time."""
+        signal = self.make_signal(
+            action, reason, size_hint=size_hint, confidence=confidence, tags=tags
+        )
+        self.pending.append(signal)
+        return signal
+
+    def make_signal(
+        self,
+        action: SignalAction,
+        reason: str,
+        *,
+        size_hint: Decimal | None = None,
+        confidence: float = 1.0,
+        tags: tuple[str, ...] = (),
+    ) -> Signal:
+        """A signal stamped and numbered like `signal()`'s, handed back instead of emitted:
+        trade management's exits share the strategy's id sequence, so ids stay unique."""
         if not 0.0 <= confidence <= 1.0:
             raise ValueError(f"confidence must be within 0..1, got {confidence}")
         if size_hint is not None and not size_hint > 0:
@@ -137,7 +154,7 @@ class StrategyContext:
             # is never stamped earlier than the one before, so (time, n) stays unique.
             ts_ms = self._signal_ms
             self._signal_n += 1
-        signal = Signal(
+        return Signal(
             strategy=self.strategy,
             symbol=self.symbol,
             action=action,
@@ -149,8 +166,6 @@ class StrategyContext:
             reason=reason,
             tags=tuple(tags),
         )
-        self.pending.append(signal)
-        return signal
 
     def set_timer(self, name: str, due_ms: int) -> None:
         """Call `on_timer` once the event time reaches `due_ms` (replaces a timer of that name)."""

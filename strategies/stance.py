@@ -3,6 +3,8 @@
 Signals are intents: the risk gate may deny an entry and an entry order may end unfilled. The
 stance follows the strategy's own signals and falls back to flat on exactly those two events,
 so the strategy neither waits forever to exit a position it never got nor re-enters one it has.
+A fill on the other side that leaves it flat (an exit rule or a flatten closed the position)
+makes it flat too.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class Stance:
             and position == 0
         ):
             self.side = FLAT
+        elif event.side is not entry_side and event.fill is not None and position == 0:
+            # Closed by someone else: an exit rule of trade management, or a flatten.
+            self.side = FLAT
+            self.entry_signal_id = ""
 
     def snapshot(self) -> dict[str, Any]:
         return {"side": self.side, "entry_signal_id": self.entry_signal_id}

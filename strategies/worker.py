@@ -6,6 +6,11 @@ for them) and `order.update` (its own orders and denials only); produces `signal
 and, when a symbol's copy of the strategy raises, an alert on `system.alert` — that copy is
 disabled, every other symbol and instance keeps running.
 
+With `[strategies.run.trade]` configured, every signal passes through the instance's
+`TradeManager` first: entries are screened and sized (refusals go back to the strategy as
+`OrderDenied`), fills become positions, and exit rules add exit signals on each closed bar —
+even for a symbol whose strategy copy is disabled.
+
 Before the feeds start (`start()`, run by the supervisor ahead of every producer), each copy is
 made ready: its saved state is restored when one exists and fits, and the bars it lacks — the
 whole warm-up, or just the bars since the snapshot — are fetched from history and replayed
@@ -15,7 +20,7 @@ and once more on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +52,7 @@ from strategies.base import Strategy, StrategyParams
 from strategies.history import HistorySource, plan_catch_up
 from strategies.runner import SnapshotMismatch, StrategyRunner
 from strategies.snapshots import SnapshotStore
+from strategies.trade.manager import TradeManager
 
 __all__ = ["StrategyWorker", "WorkerOptions"]
 
@@ -54,6 +60,10 @@ log = structlog.get_logger("strategies.worker")
 
 # Timers are checked at least this often, so one set while the worker sleeps is not late by more.
 _TIMER_POLL_S = 1.0
+# The snapshot-store key of the instance's trade management (never a symbol: not upper-case).
+TRADE_STATE_KEY = "__trade__"
+# A strategy answering each refusal with another entry, again and again, is cut off here.
+_MAX_REFUSAL_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class StrategyWorker:
         history: HistorySource | None = None,
         store: SnapshotStore | None = None,
         options: WorkerOptions | None = None,
+        trade_factory: Callable[[], TradeManager] | None = None,
     ) -> None:
         self.instance = instance
         self.component = f"strategy.{instance}"
@@ -88,6 +99,9 @@ class StrategyWorker:
         self.options = options or WorkerOptions()
         self._step_ms = interval_ms(interval)
         self.runners = {symbol: self._new_runner(symbol) for symbol in symbols}
+        self._trade_factory = trade_factory
+        #: exits, sizing and entry filters (`[strategies.run.trade]`); None: signals go out as-is
+        self.trade = trade_factory() if trade_factory is not None else None
         self.recovery: dict[str, str] = {symbol: "pending" for symbol in symbols}
         self._reported: set[str] = set()
         self._signals = bus.sender(SIGNAL.channel(instance))
@@ -112,8 +126,33 @@ class StrategyWorker:
 
     # -- start-up -----------------------------------------------------------------------------
     async def start(self) -> None:
+        await self._recover_trade()
         for symbol in self.runners:
             await self._recover(symbol)
+
+    async def _recover_trade(self) -> None:
+        if self.trade is None or self._trade_factory is None or self.store is None:
+            return
+        saved = self.store.load(self.instance, TRADE_STATE_KEY)
+        if saved is None:
+            return
+        try:
+            self.trade.restore(saved)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.trade = self._trade_factory()
+            log.error("trade_state_ignored", instance=self.instance, reason=str(exc))
+            await self._alert(
+                AlertSeverity.WARNING,
+                f"{self.instance}: trade state not restored",
+                f"{type(exc).__name__}: {exc}; positions opened before this start are not "
+                "managed by its exit rules",
+            )
+            return
+        log.info(
+            "trade_state_restored",
+            instance=self.instance,
+            open_positions=len(self.trade.positions),
+        )
 
     async def _recover(self, symbol: str) -> None:
         runner = self.runners[symbol]
@@ -168,6 +207,8 @@ class StrategyWorker:
                 )
                 return
         fed = runner.warm_up(bars)
+        if self.trade is not None:
+            self.trade.on_history(bars)
         self.recovery[symbol] = "resumed" if plan.resume else "warmed_up"
         log.info(
             "strategy_ready",
@@ -188,7 +229,16 @@ class StrategyWorker:
             expected = runner.last_bar_open_ms + self._step_ms
             if kline.open_time_ms > expected:
                 await self._fill_gap(runner, expected, kline.open_time_ms - self._step_ms)
-        await self._publish(runner, runner.on_kline(kline))
+        signals = runner.on_kline(kline)
+        trade = self.trade
+        if trade is None:
+            await self._publish(runner, signals)
+            return
+        if kline.closed:
+            # Exit rules judge the bar before the strategy's own decisions are sized.
+            await self._publish(runner, trade.on_bar(kline, runner.ctx))
+            await self._deny(runner, trade.take_denials())
+        await self._manage(runner, signals)
 
     async def _fill_gap(self, runner: StrategyRunner, start_ms: int, end_ms: int) -> None:
         """Bars that closed between the warm-up and the first live bar: replayed as history,
@@ -210,21 +260,54 @@ class StrategyWorker:
             )
             return
         runner.warm_up(bars)
+        if self.trade is not None:
+            self.trade.on_history(bars)
 
     async def on_book(self, book: BookTicker) -> None:
         runner = self.runners[book.symbol]
-        await self._publish(runner, runner.on_book(book))
+        await self._manage(runner, runner.on_book(book))
 
     async def on_mark(self, mark: MarkPrice) -> None:
         runner = self.runners[mark.symbol]
-        await self._publish(runner, runner.on_mark(mark))
+        await self._manage(runner, runner.on_mark(mark))
 
     async def on_order_event(self, event: OrderEvent) -> None:
         if not isinstance(event, OrderUpdated | OrderDenied) or event.strategy != self.instance:
             return
         runner = self.runners.get(event.symbol)
-        if runner is not None:
-            await self._publish(runner, runner.on_order(event))
+        if runner is None:
+            return
+        if self.trade is not None:
+            self.trade.on_order(event)
+        await self._manage(runner, runner.on_order(event))
+
+    async def _manage(self, runner: StrategyRunner, signals: Sequence[Signal]) -> None:
+        """Pass the strategy's signals through trade management (when configured): publish
+        what it lets out and hand its refusals back to the strategy, whose answer is managed
+        the same way."""
+        trade = self.trade
+        if trade is None:
+            await self._publish(runner, signals)
+            return
+        for _ in range(_MAX_REFUSAL_ROUNDS):
+            if not signals:
+                return
+            out, denials = trade.on_signals(signals, runner.ctx)
+            await self._publish(runner, out)
+            signals = self._answers(runner, denials)
+        log.warning("strategy_refusal_loop_cut", instance=self.instance, symbol=runner.symbol)
+
+    async def _deny(self, runner: StrategyRunner, denials: Sequence[OrderDenied]) -> None:
+        if denials:
+            await self._manage(runner, self._answers(runner, denials))
+
+    def _answers(
+        self, runner: StrategyRunner, denials: Sequence[OrderDenied]
+    ) -> Sequence[Signal]:
+        answers: list[Signal] = []
+        for denial in denials:  # refusals of a symbol's signals concern that symbol only
+            answers.extend(runner.on_order(denial))
+        return answers
 
     async def _publish(self, runner: StrategyRunner, signals: Sequence[Signal]) -> None:
         for signal in signals:
@@ -280,7 +363,7 @@ class StrategyWorker:
                 now_ms = clock.now_ms()
                 for runner in self.runners.values():
                     if runner.ctx.has_timers:
-                        await self._publish(runner, runner.fire_timers(now_ms))
+                        await self._manage(runner, runner.fire_timers(now_ms))
                 if clock.monotonic() >= next_save:
                     next_save = clock.monotonic() + self.options.snapshot_interval_s
                     await self.save()
@@ -300,6 +383,8 @@ class StrategyWorker:
         for symbol, runner in self.runners.items():
             if runner.failure is None:
                 self.store.put(self.instance, symbol, runner.snapshot())
+        if self.trade is not None:
+            self.store.put(self.instance, TRADE_STATE_KEY, self.trade.snapshot())
         try:
             await self.store.flush()
         except OSError as exc:
@@ -329,6 +414,7 @@ class StrategyWorker:
                 entry["error"] = runner.failure.error
             symbols[symbol] = entry
         stats = [runner.stats for runner in self.runners.values()]
+        trade = {"trade": self.trade.status()} if self.trade is not None else {}
         return {
             "strategy": self.strategy_cls.name,
             "interval": self.interval,
@@ -338,4 +424,5 @@ class StrategyWorker:
             "disabled": sum(1 for r in self.runners.values() if r.failure is not None),
             "processing_ms": round(sum(s.busy_ns for s in stats) / 1e6, 3),
             "symbols": symbols,
+            **trade,
         }

@@ -112,6 +112,9 @@ class OrderUpdated:
     # The strategy instance whose order this is, stamped by the executor from its own order
     # book; "" for foreign orders and for events straight from the exchange parsers.
     strategy: str = ""
+    # The signal the order carries out, stamped the same way (None when unknown): trade
+    # management ties fills to the position they open or close by it.
+    signal_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,20 @@ from typing import Any, Literal, Protocol
 
 from app.domain import Kline
 
-__all__ = ["Bar", "ExitDecision", "ExitRule", "PositionSide", "TrackedPosition", "cross_levels"]
+__all__ = [
+    "LEVEL_TOLERANCE",
+    "Bar",
+    "ExitDecision",
+    "ExitRule",
+    "PositionSide",
+    "TrackedPosition",
+    "cross_levels",
+]
 
 PositionSide = Literal["long", "short"]
+
+#: relative distance within which a price counts as on a level (float noise, not slippage)
+LEVEL_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,8 @@ class ExitDecision:
 
 
 class ExitRule(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def on_entry(self, position: TrackedPosition, atr: float) -> None:
         """Initialise this rule's state in `position.metadata` (atr: NaN when unknown)."""
@@ -96,12 +108,20 @@ def cross_levels(
 ) -> ExitDecision | None:
     """The exit, if any, when `bar` reaches the stop or the target of `position`."""
     long = position.is_long
+    # A level computed from a percentage carries binary noise (1.1 x 1.1 = 1.2100000000000002):
+    # a price on the level, to within that noise, reaches it.
+    stop_slack = abs(stop) * LEVEL_TOLERANCE if stop is not None else 0.0
+    target_slack = abs(target) * LEVEL_TOLERANCE if target is not None else 0.0
 
     def beyond_stop(price: float) -> bool:
-        return stop is not None and (price <= stop if long else price >= stop)
+        if stop is None:
+            return False
+        return price <= stop + stop_slack if long else price >= stop - stop_slack
 
     def beyond_target(price: float) -> bool:
-        return target is not None and (price >= target if long else price <= target)
+        if target is None:
+            return False
+        return price >= target - target_slack if long else price <= target + target_slack
 
     adverse = bar.low if long else bar.high
     favourable = bar.high if long else bar.low

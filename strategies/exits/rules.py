@@ -9,7 +9,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from strategies.exits.base import Bar, ExitDecision, TrackedPosition, cross_levels
+from strategies.exits.base import (
+    LEVEL_TOLERANCE,
+    Bar,
+    ExitDecision,
+    TrackedPosition,
+    cross_levels,
+)
 
 __all__ = ["FixedExit", "TimeExit", "TrailingStop", "VolatilityExit"]
 
@@ -98,7 +104,8 @@ class TrailingStop:
     def on_entry(self, position: TrackedPosition, atr: float) -> None:
         position.metadata[self.name] = {
             "extreme": position.entry_price,
-            "active": self.activation_pct is None,
+            # 0 % is reached at entry: active from the first bar, like no threshold at all.
+            "active": self.activation_pct is None or self.activation_pct == 0,
         }
 
     def check(self, position: TrackedPosition, bar: Bar, atr: float) -> ExitDecision | None:
@@ -127,7 +134,7 @@ class TrailingStop:
                 if long
                 else (1 - extreme / position.entry_price)
             )
-            state["active"] = gain * 100 >= self.activation_pct
+            state["active"] = gain * 100 >= self.activation_pct - LEVEL_TOLERANCE * 100
         return decision
 
     def _stop(self, extreme: float, atr: float, long: bool) -> float | None:
