@@ -301,9 +301,7 @@ class StrategyWorker:
         if denials:
             await self._manage(runner, self._answers(runner, denials))
 
-    def _answers(
-        self, runner: StrategyRunner, denials: Sequence[OrderDenied]
-    ) -> Sequence[Signal]:
+    def _answers(self, runner: StrategyRunner, denials: Sequence[OrderDenied]) -> Sequence[Signal]:
         answers: list[Signal] = []
         for denial in denials:  # refusals of a symbol's signals concern that symbol only
             answers.extend(runner.on_order(denial))

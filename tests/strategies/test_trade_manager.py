@@ -217,8 +217,9 @@ def test_partial_entry_fills_average_the_entry_and_the_levels_follow_it() -> Non
     trade.on_history(flat(n) for n in range(21))
     (sized,), _ = trade.on_signals([entry_at(ctx, 20)], ctx)
     ts = T0 + 21 * STEP
+    partial = OrderStatus.PARTIALLY_FILLED
     trade.on_order(filled(side=Side.BUY, quantity="30", price="100", trade_id=1, ts_ms=ts + 1,
-                          signal_id=sized.signal_id, status=OrderStatus.PARTIALLY_FILLED))  # fmt: skip
+                          signal_id=sized.signal_id, status=partial))  # fmt: skip
     trade.on_order(filled(side=Side.BUY, quantity="20", price="101", trade_id=2, ts_ms=ts + 2,
                           signal_id=sized.signal_id))  # fmt: skip
     (position,) = trade.positions.values()
@@ -368,4 +369,5 @@ def test_unrealised_pnl_moves_equity_and_its_high_water_mark() -> None:
     assert trade.equity == pytest.approx(10_150)
     trade.on_bar(ohlc(22, 103, 103, 100.5, 101), ctx)
     state = trade.state(0)
-    assert (state.equity, state.peak_equity) == (pytest.approx(10_050), pytest.approx(10_150))
+    assert state.equity == pytest.approx(10_050)
+    assert state.peak_equity == pytest.approx(10_150)
