@@ -118,7 +118,24 @@ def _strategy_lines(strategies: dict[str, Any]) -> list[str]:
             if info.get("error"):
                 line += f"  ! {info['error']}"
             lines.append(line)
+        trade = _mapping(_mapping(value).get("trade"))
+        if trade:
+            lines.append(_trade_line(instance, trade))
     return lines
+
+
+def _trade_line(instance: str, trade: dict[str, Any]) -> str:
+    positions = trade.get("open_positions")
+    refusals = _mapping(trade.get("refusals"))
+    refused = ", ".join(f"{stage} {count}" for stage, count in refusals.items())
+    return (
+        f"    {instance + ' trade':<32} equity {_number(trade.get('equity')):.2f} "
+        f"drawdown {_number(trade.get('drawdown_pct')):.2f}% "
+        f"positions {len(positions) if isinstance(positions, list) else 0} "
+        f"trades {trade.get('closed_trades', 0)} "
+        f"entries {trade.get('entries_sent', 0)}/{trade.get('entries', 0)}"
+        + (f"  refused: {refused}" if refused else "")
+    )
 
 
 def _mapping(value: object) -> dict[str, Any]:

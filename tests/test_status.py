@@ -297,6 +297,24 @@ def test_format_shows_each_strategy_copy_and_why_one_is_disabled(beat_path: Path
     assert disabled.endswith("! ZeroDivisionError: float division by zero")
 
 
+def test_format_shows_an_instances_trade_management(beat_path: Path) -> None:
+    trade = {
+        "equity": 10_123.456,
+        "drawdown_pct": 1.5,
+        "open_positions": [{"position_id": "p"}],
+        "closed_trades": 3,
+        "entries": 9,
+        "entries_sent": 4,
+        "refusals": {"regime": 4, "model": 1},
+    }
+    write(beat_path, heartbeat(strategies={"mom": {"symbols": {}, "trade": trade}}))
+    lines = format_status(read_status(beat_path, now=NOW)).splitlines()
+    assert lines[lines.index("  strategies") + 1].split() == [
+        "mom", "trade", "equity", "10123.46", "drawdown", "1.50%", "positions", "1", "trades",
+        "3", "entries", "4/9", "refused:", "regime", "4,", "model", "1",
+    ]  # fmt: skip
+
+
 def test_format_without_heartbeat(tmp_path: Path) -> None:
     text = format_status(read_status(tmp_path / "missing.json", now=NOW))
     assert text == f"tradebus: UNHEALTHY\n  - no heartbeat at {tmp_path / 'missing.json'}\n"
