@@ -236,7 +236,7 @@ class DrawdownPauseSettings(_FilterPart):
 
 class CorrelationFilterSettings(_FilterPart):
     type: Literal["correlation"]
-    max_correlation: Annotated[float, Field(ge=-1, le=1)] = 0.7
+    max_correlation: Annotated[float, Field(gt=-1, lt=1)] = 0.7
     min_overlap: Annotated[int, Field(ge=3)] = 30
     when_unknown: Literal["refuse", "allow"] = "refuse"
 

@@ -105,32 +105,48 @@ def cross_levels(
     rule: str,
     stop_reason: str,
     target_reason: str,
+    reason_args: tuple[object, ...] = (),
 ) -> ExitDecision | None:
-    """The exit, if any, when `bar` reaches the stop or the target of `position`."""
-    long = position.is_long
+    """The exit, if any, when `bar` reaches the stop or the target of `position`.
+
+    The reasons are `str.format` templates filled with `reason_args` only when the bar exits:
+    this runs for every open position on every bar, and formatting is most of its cost.
+    """
     # A level computed from a percentage carries binary noise (1.1 x 1.1 = 1.2100000000000002):
     # a price on the level, to within that noise, reaches it.
-    stop_slack = abs(stop) * LEVEL_TOLERANCE if stop is not None else 0.0
-    target_slack = abs(target) * LEVEL_TOLERANCE if target is not None else 0.0
-
-    def beyond_stop(price: float) -> bool:
-        if stop is None:
-            return False
-        return price <= stop + stop_slack if long else price >= stop - stop_slack
-
-    def beyond_target(price: float) -> bool:
-        if target is None:
-            return False
-        return price >= target - target_slack if long else price <= target + target_slack
-
-    adverse = bar.low if long else bar.high
-    favourable = bar.high if long else bar.low
-    if beyond_stop(bar.open):
-        return ExitDecision(rule, f"{stop_reason} (gapped through)", bar.open, bar.open_ms)
-    if beyond_target(bar.open):
-        return ExitDecision(rule, f"{target_reason} (gapped through)", bar.open, bar.open_ms)
-    if stop is not None and beyond_stop(adverse):
-        return ExitDecision(rule, stop_reason, stop, bar.open_ms)
-    if target is not None and beyond_target(favourable):
-        return ExitDecision(rule, target_reason, target, bar.open_ms)
+    if position.side == "long":
+        if stop is not None:
+            reach = stop + abs(stop) * LEVEL_TOLERANCE
+            if bar.open <= reach:
+                return _decided(rule, stop_reason, reason_args, bar.open, bar, gapped=True)
+        if target is not None:
+            reach = target - abs(target) * LEVEL_TOLERANCE
+            if bar.open >= reach:
+                return _decided(rule, target_reason, reason_args, bar.open, bar, gapped=True)
+        if stop is not None and bar.low <= stop + abs(stop) * LEVEL_TOLERANCE:
+            return _decided(rule, stop_reason, reason_args, stop, bar, gapped=False)
+        if target is not None and bar.high >= target - abs(target) * LEVEL_TOLERANCE:
+            return _decided(rule, target_reason, reason_args, target, bar, gapped=False)
+        return None
+    if stop is not None:
+        reach = stop - abs(stop) * LEVEL_TOLERANCE
+        if bar.open >= reach:
+            return _decided(rule, stop_reason, reason_args, bar.open, bar, gapped=True)
+    if target is not None:
+        reach = target + abs(target) * LEVEL_TOLERANCE
+        if bar.open <= reach:
+            return _decided(rule, target_reason, reason_args, bar.open, bar, gapped=True)
+    if stop is not None and bar.high >= stop - abs(stop) * LEVEL_TOLERANCE:
+        return _decided(rule, stop_reason, reason_args, stop, bar, gapped=False)
+    if target is not None and bar.low <= target + abs(target) * LEVEL_TOLERANCE:
+        return _decided(rule, target_reason, reason_args, target, bar, gapped=False)
     return None
+
+
+def _decided(
+    rule: str, template: str, args: tuple[object, ...], price: float, bar: Bar, *, gapped: bool
+) -> ExitDecision:
+    reason = template.format(*args) if args else template
+    if gapped:
+        reason += " (gapped through)"
+    return ExitDecision(rule, reason, price, bar.open_ms)

@@ -39,19 +39,22 @@ class CompositeExit:
         self.rules = tuple(rules)
         self.combine = combine
         self.priorities = tuple(priorities) if priorities is not None else (0,) * len(rules)
+        self._ranked = tuple(zip(self.rules, self.priorities, strict=True))
 
     def on_entry(self, position: TrackedPosition, atr: float) -> None:
         for rule in self.rules:
             rule.on_entry(position, atr)
 
     def check(self, position: TrackedPosition, bar: Bar, atr: float) -> ExitDecision | None:
-        triggered = [
-            (priority, -order, decision)
-            for order, (rule, priority) in enumerate(zip(self.rules, self.priorities, strict=True))
-            if (decision := rule.check(position, bar, atr)) is not None
-        ]
-        if not triggered:
-            return None
-        if self.combine is Combine.FIRST_TRIGGERED:
-            return triggered[0][2]
-        return max(triggered, key=lambda item: (item[0], item[1]))[2]
+        chosen: ExitDecision | None = None
+        chosen_priority = 0
+        first_triggered = self.combine is Combine.FIRST_TRIGGERED
+        for rule, priority in self._ranked:
+            # Every rule judges every bar, even after one has triggered, so its state stays
+            # current; a tie on priority keeps the earlier rule.
+            decision = rule.check(position, bar, atr)
+            if decision is None:
+                continue
+            if chosen is None or (not first_triggered and priority > chosen_priority):
+                chosen, chosen_priority = decision, priority
+        return chosen

@@ -73,8 +73,9 @@ class FixedExit:
             stop=stop,
             target=target,
             rule=self.name,
-            stop_reason=f"stop-loss {stop:.8g}" if stop is not None else "",
-            target_reason=f"take-profit {target:.8g}" if target is not None else "",
+            stop_reason="stop-loss {0:.8g}",
+            target_reason="take-profit {1:.8g}",
+            reason_args=(stop if stop is not None else 0.0, target if target is not None else 0.0),
         )
 
 
@@ -122,9 +123,9 @@ class TrailingStop:
                     stop=stop,
                     target=None,
                     rule=self.name,
-                    stop_reason=f"trailing stop {stop:.8g} ({'peak' if long else 'trough'} "
-                    f"{extreme:.8g})",
+                    stop_reason="trailing stop {0:.8g} ({1} {2:.8g})",
                     target_reason="",
+                    reason_args=(stop, "peak" if long else "trough", extreme),
                 )
         extreme = max(extreme, bar.high) if long else min(extreme, bar.low)
         state["extreme"] = extreme
@@ -180,8 +181,9 @@ class VolatilityExit:
             stop=stop,
             target=target,
             rule=self.name,
-            stop_reason=f"stop {self.sl_atr:g} ATR ({stop:.8g})",
-            target_reason=f"target {self.tp_atr:g} ATR ({target:.8g})",
+            stop_reason="stop {0:g} ATR ({1:.8g})",
+            target_reason="target {2:g} ATR ({3:.8g})",
+            reason_args=(self.sl_atr, stop, self.tp_atr, target),
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from app.domain import Signal
@@ -112,8 +112,13 @@ class CorrelationFilter(Stateless):
         side = entry_side(signal)
         worst: tuple[float, bool, _Judgement] | None = None
         first_unknown: _Judgement | None = None
+        # Positions often share a symbol: one correlation per symbol, not per position.
+        by_symbol: dict[str, _Judgement] = {}
         for position in state.positions:
-            judgement = self._judge(signal.symbol, position, prices)
+            known = by_symbol.get(position.symbol)
+            if known is None:
+                known = by_symbol[position.symbol] = self._judge(signal.symbol, position, prices)
+            judgement = replace(known, position=position)
             if judgement.correlation is None:
                 first_unknown = first_unknown or judgement
                 continue
