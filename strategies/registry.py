@@ -24,7 +24,10 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from strategies.base import Strategy
+from strategies.ensemble import Ensemble
 from strategies.momentum import Momentum
+from strategies.rsi_reversion import RsiReversion
+from strategies.sma_cross import SmaCross
 from strategies.vwap_reversion import VwapReversion
 
 __all__ = [
@@ -39,7 +42,13 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "tradebus.strategies"
-BUILTIN: tuple[type[Strategy[Any]], ...] = (VwapReversion, Momentum)
+BUILTIN: tuple[type[Strategy[Any]], ...] = (
+    VwapReversion,
+    Momentum,
+    SmaCross,
+    RsiReversion,
+    Ensemble,
+)
 
 
 class UnknownStrategy(KeyError):

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from app.domain import SignalAction
 from strategies.base import Strategy, StrategyParams
+from strategies.ensemble import Ensemble
 from strategies.momentum import Momentum
 from strategies.registry import (
     ENTRY_POINT_GROUP,
@@ -32,9 +33,13 @@ from strategies.registry import (
     describe_params,
     load_registry,
 )
+from strategies.rsi_reversion import RsiReversion
 from strategies.runner import StrategyRunner
+from strategies.sma_cross import SmaCross
 from strategies.vwap_reversion import VwapReversion
 from tests.factories import kline
+
+BUILTIN_NAMES = {"ensemble", "momentum", "rsi_reversion", "sma_cross", "vwap_reversion"}
 
 # A third-party strategy as a plugin author would write it, against the public API only.
 BREAKOUT_MODULE = '''
@@ -149,9 +154,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_builtins_are_registered_with_source_builtin() -> None:
     registry = load_registry(plugins=[])
 
-    assert set(registry.entries) == {"vwap_reversion", "momentum"}
+    assert set(registry.entries) == BUILTIN_NAMES
     assert registry.entries["vwap_reversion"].cls is VwapReversion
     assert registry.entries["momentum"].cls is Momentum
+    assert registry.entries["sma_cross"].cls is SmaCross
+    assert registry.entries["rsi_reversion"].cls is RsiReversion
+    assert registry.entries["ensemble"].cls is Ensemble
     assert {entry.source for entry in registry.entries.values()} == {"builtin"}
     assert registry.problems == {}
     assert registry.get("momentum") is Momentum
@@ -170,7 +178,10 @@ def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(UnknownStrategy) as info:
         registry.get("mean_reversion")
 
-    assert str(info.value) == "no strategy named 'mean_reversion' (known: momentum, vwap_reversion)"
+    assert str(info.value) == (
+        "no strategy named 'mean_reversion' "
+        "(known: ensemble, momentum, rsi_reversion, sma_cross, vwap_reversion)"
+    )
     assert isinstance(info.value, KeyError)  # callers may treat it as a failed lookup
 
 
@@ -214,7 +225,7 @@ def test_plugins_given_explicitly_are_named_by_their_target(site: Path) -> None:
 
     # No distribution behind a hand-made entry point: its target stands in as the source.
     assert registry.entries["demo_breakout"].source == target
-    assert set(registry.entries) == {"demo_breakout", "momentum", "vwap_reversion"}
+    assert set(registry.entries) == {"demo_breakout", *BUILTIN_NAMES}
 
 
 @pytest.mark.parametrize(
@@ -269,7 +280,7 @@ def test_broken_plugin_is_reported_not_registered(
     expected = reason.format(package=package)
     assert registry.problems == {entry_name: expected}
     assert entry_name not in registry.entries
-    assert set(registry.entries) == {"momentum", "vwap_reversion"}
+    assert set(registry.entries) == BUILTIN_NAMES
     with pytest.raises(UnknownStrategy) as info:
         registry.get(entry_name)
     assert str(info.value) == f"strategy {entry_name!r} is installed but broken: {expected}"

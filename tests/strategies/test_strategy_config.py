@@ -260,7 +260,8 @@ def test_disabled_runs_are_skipped_even_when_invalid(tmp_path: Path) -> None:
 def test_unknown_strategy_names_the_known_ones(tmp_path: Path) -> None:
     problems = resolve_problems(load(tmp_path, run_table("vwap")), load_registry(plugins=[]))
     assert problems == {
-        "strategies.run.0.strategy": "no strategy named 'vwap' (known: momentum, vwap_reversion)"
+        "strategies.run.0.strategy": "no strategy named 'vwap' (known: ensemble, momentum, "
+        "rsi_reversion, sma_cross, vwap_reversion)"
     }
 
 
