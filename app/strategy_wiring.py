@@ -18,11 +18,11 @@ from pydantic import ValidationError
 from app.bus import Bus
 from app.domain import Clock
 from config import Settings
+from exchange.binance.kline_gaps import interval_ms
 from strategies.base import Strategy, StrategyParams
 from strategies.context import StrategyContext
 from strategies.history import HistorySource
 from strategies.registry import Registry, UnknownStrategy, load_registry
-from exchange.binance.kline_gaps import interval_ms
 from strategies.snapshots import JsonSnapshotStore, SnapshotStore
 from strategies.trade.factory import TradeConfigError, trade_manager_factory
 from strategies.trade.manager import TradeManager
