@@ -92,7 +92,8 @@ class ModelState:
 
 
 class StrategyModel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def decide(
         self,

@@ -335,6 +335,8 @@ class TradeManager:
             self._apply_fill(position_id, event, fill)
         if event.status.is_final:
             signal_id = event.signal_id or self._entry_signal_of(event.client_order_id)
+            if signal_id is None and position_id is None:
+                signal_id = self._unfilled_entry_of(event)
             if signal_id is not None and self.pending_entries.pop(signal_id, None) is not None:
                 return
             self._exit_order_ended(event)
@@ -356,6 +358,26 @@ class TradeManager:
         if position is None or _opens(position, event.side):
             return
         position.metadata[_BOOK]["exit_signal_id"] = ""
+
+    def _unfilled_entry_of(self, event: OrderUpdated) -> str | None:
+        """The pending entry an order that ended without a fill (and without ids) was for: the
+        oldest on its symbol and side, unless it could be an exit of a position on that side."""
+        if any(
+            p.symbol == event.symbol
+            and not _opens(p, event.side)
+            and p.metadata[_BOOK]["exit_signal_id"]
+            for p in self.positions.values()
+        ):
+            return None
+        opening_side = "long" if event.side is Side.BUY else "short"
+        return next(
+            (
+                signal_id
+                for signal_id, signal in self.pending_entries.items()
+                if signal.symbol == event.symbol and entry_side(signal) == opening_side
+            ),
+            None,
+        )
 
     def _entry_signal_of(self, client_order_id: str) -> str | None:
         position_id = self.order_positions.get(client_order_id)

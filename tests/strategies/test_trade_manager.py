@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -37,7 +38,7 @@ def manager(
         instance="t",
         symbols=symbols,
         capital=10_000.0,
-        entry=ModelEntryRule(base, model),  # type: ignore[arg-type]
+        entry=ModelEntryRule(base, model),  # type: ignore[arg-type]  # test doubles
         exits=exits if exits is not None else FixedExit(stop_loss_pct=2, take_profit_pct=4),
         filters=filters,
         market=MarketSettings(interval_ms=STEP, atr_period=3, adx_period=3, returns_lookback=20),
@@ -283,8 +284,6 @@ def test_a_cancelled_exit_order_reopens_the_position_for_the_rules() -> None:
     (exit_signal,) = trade.on_bar(ohlc(21, 100, 100, 97, 97.5), ctx)
     cancelled = filled(side=Side.SELL, quantity="50", price="97", trade_id=9, ts_ms=T0,
                        signal_id=exit_signal.signal_id, client_order_id="c-x")  # fmt: skip
-    from dataclasses import replace
-
     trade.on_order(replace(cancelled, fill=None, status=OrderStatus.CANCELED))
     assert trade.on_bar(ohlc(22, 97, 97.5, 96, 96.5), ctx) != []
 
@@ -371,3 +370,15 @@ def test_unrealised_pnl_moves_equity_and_its_high_water_mark() -> None:
     state = trade.state(0)
     assert state.equity == pytest.approx(10_050)
     assert state.peak_equity == pytest.approx(10_150)
+
+
+def test_an_entry_order_ending_unfilled_without_ids_frees_its_pending_entry() -> None:
+    trade, ctx = manager(), context()
+    trade.on_history(flat(n) for n in range(21))
+    trade.on_signals([entry_at(ctx, 20)], ctx)
+    assert len(trade.pending_entries) == 1
+    expired = filled(side=Side.BUY, quantity="50", price="100", trade_id=1, ts_ms=T0,
+                     client_order_id="e-9", status=OrderStatus.EXPIRED)  # fmt: skip
+    trade.on_order(replace(expired, fill=None, filled_quantity=Decimal(0)))
+    assert trade.pending_entries == {}
+    assert trade.positions == {}
