@@ -13,12 +13,12 @@ and whether history is still being replayed (signals from history are discarded 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from app.domain import OrderUpdated, Side, Signal, SignalAction
+from strategies.recent_ids import RecentIds
 
 __all__ = ["ForeignSymbol", "StrategyContext"]
 
@@ -33,7 +33,6 @@ class ForeignSymbol(ValueError):
 
 class StrategyContext:
     __slots__ = (
-        "_recent_trade_ids",
         "_recent_trades",
         "_signal_ms",
         "_signal_n",
@@ -63,8 +62,7 @@ class StrategyContext:
         # Signal times never go back, and (time, n) numbers the signals of one instant.
         self._signal_ms = -1
         self._signal_n = 0
-        self._recent_trades: deque[int] = deque()
-        self._recent_trade_ids: set[int] = set()
+        self._recent_trades = RecentIds(_REMEMBERED_TRADES)
 
     # -- inbound (the runner) --------------------------------------------------------------
     def admit(self, symbol: str) -> None:
@@ -76,12 +74,8 @@ class StrategyContext:
     def book_fill(self, update: OrderUpdated) -> None:
         """Apply the fill an order update carries to `position`, once per exchange trade."""
         fill = update.fill
-        if fill is None or fill.trade_id in self._recent_trade_ids:
+        if fill is None or not self._recent_trades.first_sight(fill.trade_id):
             return
-        self._recent_trade_ids.add(fill.trade_id)
-        self._recent_trades.append(fill.trade_id)
-        if len(self._recent_trades) > _REMEMBERED_TRADES:
-            self._recent_trade_ids.discard(self._recent_trades.popleft())
         self.position += fill.quantity if fill.side is Side.BUY else -fill.quantity
 
     def due_timers(self, until_ms: int) -> list[tuple[int, str]]:
@@ -182,7 +176,7 @@ class StrategyContext:
             "timers": dict(self._timers),
             "signal_ms": self._signal_ms,
             "signal_n": self._signal_n,
-            "recent_trades": list(self._recent_trades),
+            "recent_trades": self._recent_trades.as_list(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -191,5 +185,6 @@ class StrategyContext:
         self._timers = {str(k): int(v) for k, v in state["timers"].items()}
         self._signal_ms = int(state["signal_ms"])
         self._signal_n = int(state["signal_n"])
-        self._recent_trades = deque(int(t) for t in state["recent_trades"])
-        self._recent_trade_ids = set(self._recent_trades)
+        self._recent_trades = RecentIds(
+            _REMEMBERED_TRADES, (int(t) for t in state["recent_trades"])
+        )

@@ -30,6 +30,7 @@ import math
 
 from app.domain import Signal, SignalAction
 from strategies.models.base import ModelState
+from strategies.sizing.kelly import KellyEstimate
 from strategies.trade.state import SymbolMarket, TradeState
 
 __all__ = [
@@ -93,9 +94,9 @@ def strategy_metrics(state: TradeState, window: int = 50) -> dict[str, float]:
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
     recent = state.trades[-window:]
-    wins = [trade.return_pct for trade in recent if trade.pnl > 0]
-    losses = [abs(trade.return_pct) for trade in recent if trade.pnl < 0]
-    mean_loss = sum(losses) / len(losses) if losses else 0.0
+    estimate = KellyEstimate.of(recent)
+    # The model gets a payoff only when both wins and costly losses exist (NaN, not 0 or inf).
+    payoff = estimate.payoff if estimate.wins and math.isfinite(estimate.payoff) else math.nan
     streak = 0
     for trade in reversed(state.trades):
         if trade.pnl >= 0:
@@ -103,8 +104,8 @@ def strategy_metrics(state: TradeState, window: int = 50) -> dict[str, float]:
         streak += 1
     return {
         "trades": float(len(recent)),
-        "win_rate": len(wins) / len(recent) if recent else math.nan,
-        "payoff": (sum(wins) / len(wins) / mean_loss if wins and mean_loss > 0 else math.nan),
+        "win_rate": estimate.win_rate,
+        "payoff": payoff,
         "consecutive_losses": float(streak),
         "drawdown_pct": _known(state.drawdown_pct),
         "open_positions": float(len(state.positions)),

@@ -28,6 +28,7 @@ import structlog
 from app.domain import Fill, Kline, OrderDenied, OrderUpdated, Side, Signal, SignalAction
 from strategies.context import StrategyContext
 from strategies.exits.base import Bar, ExitDecision, ExitRule, PositionSide, TrackedPosition
+from strategies.recent_ids import RecentIds
 from strategies.trade.entry import EntryRule
 from strategies.trade.market import MarketTracker
 from strategies.trade.state import ClosedTrade, EntryFilter, SymbolMarket, TradeState, entry_side
@@ -105,8 +106,7 @@ class TradeManager:
         self.counters = _Counters()
         #: denials produced while handling a bar (deferred entries given up); see take_denials
         self.late_denials: list[OrderDenied] = []
-        self._seen_trades: deque[int] = deque()
-        self._seen_trade_ids: set[int] = set()
+        self._seen_trades = RecentIds(_REMEMBERED_TRADES)
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -114,10 +114,11 @@ class TradeManager:
         return self.capital + self.realized_pnl + self._unrealized()
 
     def state(self, now_ms: int) -> TradeState:
+        equity = self.equity
         return TradeState(
             now_ms=now_ms,
-            equity=self.equity,
-            peak_equity=max(self.peak_equity, self.equity),
+            equity=equity,
+            peak_equity=max(self.peak_equity, equity),
             positions=tuple(self.positions.values()),
             trades=tuple(self.trades),
         )
@@ -146,13 +147,12 @@ class TradeManager:
         """A live closed bar: due exits, then exit rules, then entries the model deferred."""
         if ctx.now_ms < bar.close_time_ms:
             ctx.now_ms = bar.close_time_ms  # the strategy may be disabled; exits still stamp
-        out = [
-            self._exit_signal(self.positions[pid], decision, ctx, "(while replaying history)")
-            for pid, decision in list(self.due_exits.items())
-            if pid in self.positions and self.positions[pid].symbol == bar.symbol
-        ]
-        for signal in out:
-            self.due_exits.pop(_position_tag(signal), None)
+        out: list[Signal] = []
+        for position_id, decision in list(self.due_exits.items()):
+            position = self.positions.get(position_id)
+            if position is not None and position.symbol == bar.symbol:
+                del self.due_exits[position_id]
+                out.append(self._exit_signal(position, decision, ctx, "(while replaying history)"))
         out.extend(self._judge_bar(bar, ctx))
         return out
 
@@ -203,9 +203,7 @@ class TradeManager:
             ),
         )
         position.metadata[_BOOK]["exit_signal_id"] = signal.signal_id
-        self.counters.exits += 1
-        rules = self.counters.exit_rules
-        rules[decision.rule] = rules.get(decision.rule, 0) + 1
+        self._count_exit(decision.rule)
         log.info(
             "exit_triggered",
             instance=self.instance,
@@ -216,6 +214,10 @@ class TradeManager:
             signal_id=signal.signal_id,
         )
         return signal
+
+    def _count_exit(self, rule: str) -> None:
+        self.counters.exits += 1
+        self.counters.exit_rules[rule] = self.counters.exit_rules.get(rule, 0) + 1
 
     # -- strategy signals ------------------------------------------------------------------------
     def on_signals(
@@ -317,8 +319,7 @@ class TradeManager:
                     signal.action, signal.reason, size_hint=position.quantity, tags=tags
                 )
             position.metadata[_BOOK]["exit_signal_id"] = exit_signal.signal_id
-            self.counters.exits += 1
-            self.counters.exit_rules["strategy"] = self.counters.exit_rules.get("strategy", 0) + 1
+            self._count_exit("strategy")
             out.append(exit_signal)
         return out
 
@@ -328,7 +329,7 @@ class TradeManager:
             self._denied(event.signal_id)
             return
         fill = event.fill
-        if fill is not None and not self._first_sight(fill.trade_id):
+        if fill is not None and not self._seen_trades.first_sight(fill.trade_id):
             fill = None  # a repeated event: its fill is already booked
         position_id = self._route(event, fill)
         if fill is not None and position_id is not None:
@@ -387,15 +388,6 @@ class TradeManager:
         if position is None:
             return position_id
         return str(position.metadata[_BOOK]["entry_signal_id"])
-
-    def _first_sight(self, trade_id: int) -> bool:
-        if trade_id in self._seen_trade_ids:
-            return False
-        self._seen_trade_ids.add(trade_id)
-        self._seen_trades.append(trade_id)
-        if len(self._seen_trades) > _REMEMBERED_TRADES:
-            self._seen_trade_ids.discard(self._seen_trades.popleft())
-        return True
 
     def _route(self, event: OrderUpdated, fill: Fill | None) -> str | None:
         """The position an order event belongs to (None: no position to touch)."""
@@ -546,7 +538,7 @@ class TradeManager:
             "trades": [_trade_to_json(t) for t in self.trades],
             "markets": {symbol: m.snapshot() for symbol, m in self.markets.items()},
             "filters": {f.name: f.snapshot() for f in self.filters},
-            "seen_trades": list(self._seen_trades),
+            "seen_trades": self._seen_trades.as_list(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -573,8 +565,7 @@ class TradeManager:
         for symbol, tracker in self.markets.items():
             if symbol in state["markets"]:
                 tracker.restore(state["markets"][symbol])
-        self._seen_trades = deque(int(t) for t in state["seen_trades"])
-        self._seen_trade_ids = set(self._seen_trades)
+        self._seen_trades = RecentIds(_REMEMBERED_TRADES, (int(t) for t in state["seen_trades"]))
         saved_filters = state["filters"]
         for entry_filter in self.filters:
             if entry_filter.name in saved_filters:
@@ -618,10 +609,6 @@ class TradeManager:
 
 def _opens(position: TrackedPosition, side: Side) -> bool:
     return (side is Side.BUY) == position.is_long
-
-
-def _position_tag(signal: Signal) -> str:
-    return next((t.split(":", 1)[1] for t in signal.tags if t.startswith("position:")), "")
 
 
 def _fee_in_quote(fill: Fill) -> float:
