@@ -35,7 +35,9 @@ from pydantic_settings import (
 
 from app.domain.enums import Mode
 from config.exchange import ExchangeSettings
+from config.executor import ExecutorSettings
 from config.fields import SECTION_CONFIG, OptionalPath, OptionalSecret, SettingsIssues, upper
+from config.risk import RiskSettings
 from config.sim import SimSettings
 from config.strategies import StrategiesSettings
 
@@ -177,6 +179,8 @@ class Settings(BaseSettings):
     sim: SimSettings = Field(default_factory=SimSettings)
     strategies: StrategiesSettings = Field(default_factory=StrategiesSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -444,6 +444,8 @@ def test_render_effective_is_toml_with_masked_secrets() -> None:
         "sim",
         "strategies",
         "alerts",
+        "risk",
+        "executor",
     ]
     assert parsed["exchange"]["api_key"] == "**********"
     assert parsed["exchange"]["api_secret"] == "**********"

@@ -1,7 +1,7 @@
 """UserPublisher on a real replay Bus: decoded user-data events reach the right channels.
 
 A replay bus delivers in publish order when ``run_until_idle`` is awaited, so every test sees
-exactly what a subscriber of ``order.update``, ``account.update`` and ``system.alert`` would
+exactly what a subscriber of ``venue.order``, ``account.update`` and ``system.alert`` would
 see, in order, with no task scheduling in between.
 """
 
@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.bus import ACCOUNT_UPDATE, ORDER_UPDATE, SYSTEM_ALERT, Bus
+from app.bus import ACCOUNT_UPDATE, SYSTEM_ALERT, VENUE_ORDER, Bus
 from app.domain import (
     AccountUpdated,
     Alert,
@@ -81,7 +81,7 @@ def recorder(delivered: Seen, channel: str) -> Callable[[object], Awaitable[None
 def seen(bus: Bus) -> Seen:
     """Everything delivered on the three channels, as (channel, message), in delivery order."""
     delivered: Seen = []
-    orders = ORDER_UPDATE.channel()
+    orders = VENUE_ORDER.channel()
     accounts = ACCOUNT_UPDATE.channel()
     alerts = SYSTEM_ALERT.channel()
     bus.subscribe(orders, recorder(delivered, orders.name), subscriber="recorder")
@@ -101,11 +101,11 @@ async def test_each_event_goes_to_its_channel_in_order(
     await publisher.on_events([ORDER, ACCOUNT, QUICK_FILL, DEPOSIT, ALGO])
     assert await bus.run_until_idle() == 5
     assert seen == [
-        ("order.update", ORDER),
+        ("venue.order", ORDER),
         ("account.update", ACCOUNT),
-        ("order.update", QUICK_FILL),
+        ("venue.order", QUICK_FILL),
         ("account.update", DEPOSIT),
-        ("order.update", ALGO),
+        ("venue.order", ALGO),
     ]
     assert publisher.snapshot() == {
         "published": 5,
@@ -130,10 +130,10 @@ async def test_records_that_are_not_venue_events_are_counted_not_published(
     ]
     await publisher.on_events([*control, ORDER])
     assert await bus.run_until_idle() == 1
-    assert seen == [("order.update", ORDER)]
+    assert seen == [("venue.order", ORDER)]
     assert publisher.snapshot() == {"published": 1, "not_published": 4, "OrderUpdated": 1}
     published = {topic.name: topic.published for topic in bus.topics}
-    assert published == {"order.update": 1, "account.update": 0, "system.alert": 0}
+    assert published == {"venue.order": 1, "account.update": 0, "system.alert": 0}
 
 
 async def test_an_empty_batch_publishes_nothing(
@@ -184,7 +184,7 @@ async def test_publishing_without_subscribers_is_fine(clock: ManualClock) -> Non
     await publisher.on_resync("reconnected")
     assert await lonely.run_until_idle() == 0
     assert {topic.name: topic.unrouted for topic in lonely.topics} == {
-        "order.update": 1,
+        "venue.order": 1,
         "account.update": 1,
         "system.alert": 1,
     }
@@ -232,8 +232,8 @@ async def test_decoded_futures_stream_reaches_the_bus(
         await publisher.on_events(decode_futures_user_event(json.dumps(event).encode()))
     await bus.run_until_idle()
     assert [(channel, type(message).__name__) for channel, message in seen] == [
-        ("order.update", "QuickFill"),
-        ("order.update", "OrderUpdated"),
+        ("venue.order", "QuickFill"),
+        ("venue.order", "OrderUpdated"),
         ("account.update", "AccountUpdated"),
     ]
     quick, filled, account = (message for _, message in seen)

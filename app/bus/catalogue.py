@@ -7,13 +7,22 @@ message type, delivery, bound and overflow policy.
 | `market.book.<SYMBOL>`   | BookTicker                       | fan-out  | conflate per symbol|
 | `market.mark.<SYMBOL>`   | MarkPrice                        | fan-out  | conflate per symbol|
 | `signal.<strategy>`      | Signal                           | fan-out  | block              |
-| `order.request`          | SubmitOrder / CancelOrder        | one-to-one | block            |
+| `order.request`          | SubmitOrder / CancelOrder /      | one-to-one | block            |
+|                          | ReplaceOrder                     |          |                    |
+| `venue.order`            | OrderUpdated / QuickFill /       | fan-out  | block              |
+|                          | AlgoOrderUpdated (raw, exchange) |          |                    |
 | `order.update`           | OrderUpdated / OrderDenied /     | fan-out  | block              |
 |                          | QuickFill / AlgoOrderUpdated     |          |                    |
 | `account.update`         | AccountUpdated / BalanceChanged  | fan-out  | block              |
 | `risk.state`             | TradingStateChanged              | fan-out  | block              |
 | `system.alert`           | Alert                            | fan-out  | drop oldest        |
 | `system.control`         | ControlCommand                   | fan-out  | block              |
+| `system.ack`             | ControlAcknowledged              | fan-out  | block              |
+
+`venue.order` carries the exchange's own order events (user-data stream) to the executor, which
+checks them against its order state machine, books each fill once and republishes them on
+`order.update` stamped with the strategy, signal and purpose: everything downstream reads
+`order.update` only.
 
 Klines conflate per (symbol, interval, open time): intrabar updates of one bar replace each
 other, while a closed bar is never replaced by the next bar's first update.
@@ -35,12 +44,14 @@ from app.domain import (
     BalanceChanged,
     BookTicker,
     CancelOrder,
+    ControlAcknowledged,
     ControlCommand,
     Kline,
     MarkPrice,
     OrderDenied,
     OrderUpdated,
     QuickFill,
+    ReplaceOrder,
     Signal,
     SubmitOrder,
     TradingStateChanged,
@@ -158,8 +169,12 @@ SIGNAL: ChannelSpec[Signal] = ChannelSpec(
     "strategy intents, to the risk gate and the recorder",
 )  # fmt: skip
 ORDER_REQUEST: ChannelSpec[OrderRequest] = ChannelSpec(
-    "order.request", (SubmitOrder, CancelOrder), Delivery.POINT_TO_POINT, Overflow.BLOCK,
-    CapacityClass.ORDER, "orders approved by the risk gate, to the executor",
+    "order.request", (SubmitOrder, CancelOrder, ReplaceOrder), Delivery.POINT_TO_POINT,
+    Overflow.BLOCK, CapacityClass.ORDER, "orders approved by the risk gate, to the executor",
+)  # fmt: skip
+VENUE_ORDER: ChannelSpec[OrderEvent] = ChannelSpec(
+    "venue.order", (OrderUpdated, QuickFill, AlgoOrderUpdated), Delivery.FANOUT, Overflow.BLOCK,
+    CapacityClass.ORDER, "the exchange's order events as received, to the executor",
 )  # fmt: skip
 ORDER_UPDATE: ChannelSpec[OrderEvent] = ChannelSpec(
     "order.update", (OrderUpdated, OrderDenied, QuickFill, AlgoOrderUpdated), Delivery.FANOUT,
@@ -182,6 +197,10 @@ SYSTEM_CONTROL: ChannelSpec[ControlCommand] = ChannelSpec(
     "system.control", (ControlCommand,), Delivery.FANOUT, Overflow.BLOCK, CapacityClass.DEFAULT,
     "operator commands: halt, resume, flatten, shutdown",
 )  # fmt: skip
+SYSTEM_ACK: ChannelSpec[ControlAcknowledged] = ChannelSpec(
+    "system.ack", (ControlAcknowledged,), Delivery.FANOUT, Overflow.BLOCK, CapacityClass.DEFAULT,
+    "components confirming they carried out an operator command",
+)  # fmt: skip
 
 ALL_SPECS: tuple[ChannelSpec[Any], ...] = (
     MARKET_KLINE,
@@ -189,11 +208,13 @@ ALL_SPECS: tuple[ChannelSpec[Any], ...] = (
     MARKET_MARK,
     SIGNAL,
     ORDER_REQUEST,
+    VENUE_ORDER,
     ORDER_UPDATE,
     ACCOUNT_UPDATE,
     RISK_STATE,
     SYSTEM_ALERT,
     SYSTEM_CONTROL,
+    SYSTEM_ACK,
 )
 
 

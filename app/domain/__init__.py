@@ -16,6 +16,7 @@ from app.domain.enums import (
     MarketType,
     Mode,
     OrderOrigin,
+    OrderPurpose,
     OrderStatus,
     OrderType,
     Side,
@@ -33,10 +34,11 @@ from app.domain.orders import (
     OrderRequest,
     OrderUpdated,
     QuickFill,
+    ReplaceOrder,
     SubmitOrder,
 )
 from app.domain.signals import Signal
-from app.domain.system import Alert, ControlCommand, TradingStateChanged
+from app.domain.system import Alert, ControlAcknowledged, ControlCommand, TradingStateChanged
 
 __all__ = [
     "AccountEvent",
@@ -49,6 +51,7 @@ __all__ = [
     "BookTicker",
     "CancelOrder",
     "Clock",
+    "ControlAcknowledged",
     "ControlAction",
     "ControlCommand",
     "ExecutionType",
@@ -61,12 +64,14 @@ __all__ = [
     "OrderDenied",
     "OrderEvent",
     "OrderOrigin",
+    "OrderPurpose",
     "OrderRequest",
     "OrderStatus",
     "OrderType",
     "OrderUpdated",
     "PositionSnapshot",
     "QuickFill",
+    "ReplaceOrder",
     "Side",
     "Signal",
     "SignalAction",

@@ -110,6 +110,16 @@ class TradingState(StrEnum):
     HALTED = "halted"  # only exits and reduce-only orders; nothing new
 
 
+class OrderPurpose(StrEnum):
+    """Why the risk gate sent an order. Only ENTRY can grow a position: in REDUCING and HALTED
+    nothing else leaves the gate, and spot (which has no reduceOnly flag) relies on it."""
+
+    ENTRY = "entry"
+    EXIT = "exit"  # a strategy's or trade management's exit, never more than the position
+    FLATTEN = "flatten"  # the kill switch closing a position
+    PROTECTIVE_STOP = "protective_stop"  # exchange-side stop guarding a filled entry
+
+
 class AlertSeverity(StrEnum):
     INFO = "info"
     WARNING = "warning"

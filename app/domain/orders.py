@@ -12,6 +12,7 @@ from decimal import Decimal
 from app.domain.enums import (
     ExecutionType,
     OrderOrigin,
+    OrderPurpose,
     OrderStatus,
     OrderType,
     Side,
@@ -21,6 +22,10 @@ from app.domain.enums import (
 
 @dataclass(frozen=True, slots=True)
 class SubmitOrder:
+    """One order intent. `client_order_id` is the intent's identity: the executor places at most
+    one exchange order per id, however often it is retried or re-sent. `ttl_ms` bounds how long
+    a LIMIT order may rest before the executor cancels it (None: until filled or cancelled)."""
+
     client_order_id: str
     strategy: str
     symbol: str
@@ -33,6 +38,25 @@ class SubmitOrder:
     time_in_force: TimeInForce | None = None
     reduce_only: bool = False
     signal_id: str | None = None
+    purpose: OrderPurpose = OrderPurpose.ENTRY
+    ttl_ms: int | None = None
+
+    @property
+    def is_entry(self) -> bool:
+        return self.purpose is OrderPurpose.ENTRY
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceOrder:
+    """Change a resting LIMIT order's price and/or quantity: spot cancel-replace (a new client
+    order id, `new_client_order_id`), futures modify in place (the id stays)."""
+
+    client_order_id: str
+    symbol: str
+    ts_ms: int
+    price: Decimal
+    quantity: Decimal
+    new_client_order_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +67,7 @@ class CancelOrder:
     reason: str = ""
 
 
-OrderRequest = SubmitOrder | CancelOrder
+OrderRequest = SubmitOrder | CancelOrder | ReplaceOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +139,7 @@ class OrderUpdated:
     # The signal the order carries out, stamped the same way (None when unknown): trade
     # management ties fills to the position they open or close by it.
     signal_id: str | None = None
+    purpose: OrderPurpose | None = None  # stamped like `strategy`; None for foreign orders
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,25 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class ControlCommand:
+    """An operator command. `command_id` ties the acknowledgements on `system.ack` to it."""
+
     action: ControlAction
     requested_by: str
     ts_ms: int
     reason: str = ""
+    command_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAcknowledged:
+    """A component has carried out a control command (for HALT: nothing new leaves it from now
+    on). The control server answers the operator once every component that must act has."""
+
+    command_id: str
+    action: ControlAction
+    component: str
+    ts_ms: int
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

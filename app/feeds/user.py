@@ -1,6 +1,7 @@
-"""User-data feed: decoded account events → ``order.update`` and ``account.update``.
+"""User-data feed: decoded account events → ``venue.order`` and ``account.update``.
 
-Produces ``order.update`` (OrderUpdated, QuickFill, AlgoOrderUpdated) and ``account.update``
+Produces ``venue.order`` (OrderUpdated, QuickFill, AlgoOrderUpdated, as the exchange sent them:
+the executor checks and stamps them onto ``order.update``) and ``account.update``
 (AccountUpdated, BalanceChanged), plus a ``system.alert`` whenever the stream had to be
 re-established: events may have been missed in between, and the executor's reconciliation
 (not this feed) must fetch the truth by REST. Control records (stream terminated, listenKey
@@ -13,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from app.bus import ACCOUNT_UPDATE, ORDER_UPDATE, SYSTEM_ALERT, Bus
+from app.bus import ACCOUNT_UPDATE, SYSTEM_ALERT, VENUE_ORDER, Bus
 from app.domain import AlertSeverity, Clock
 from app.domain.account import AccountUpdated, BalanceChanged
 from app.domain.orders import AlgoOrderUpdated, OrderUpdated, QuickFill
@@ -24,7 +25,7 @@ __all__ = ["UserPublisher"]
 
 class UserPublisher:
     def __init__(self, *, bus: Bus, clock: Clock, source: str = "user_data") -> None:
-        self._orders = bus.sender(ORDER_UPDATE.channel())
+        self._orders = bus.sender(VENUE_ORDER.channel())
         self._accounts = bus.sender(ACCOUNT_UPDATE.channel())
         self._alerts = bus.sender(SYSTEM_ALERT.channel())
         self._clock = clock
