@@ -68,6 +68,11 @@ class RuntimeSettings(BaseModel):
     restart_backoff_max_s: float = Field(default=30.0, gt=0)
     restart_max_in_window: int = Field(default=5, ge=1)
     restart_window_s: float = Field(default=300.0, gt=0)
+    # `tradebus halt|resume|flatten` reach the daemon through this Unix socket (mode 0600);
+    # unset: no control socket (commands then only arrive on `system.control`).
+    control_socket: OptionalPath = Path("status/control.sock")
+    # How long the control server waits for every component to confirm a command.
+    control_ack_timeout_s: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> RuntimeSettings:
