@@ -109,6 +109,9 @@ class SimGateway:
         self.server_now_ms = server_now_ms
         self.requests = 0
         self.errors = 0
+        # Measurement probe (benchmarks, halt tests): called with the parameters of every order
+        # placement as it arrives, before faults or matching.
+        self.on_order_received: Callable[[Mapping[str, str]], None] | None = None
 
     async def execute(
         self,
@@ -119,6 +122,8 @@ class SimGateway:
         api_key: str | None,
     ) -> Outcome:
         self.requests += 1
+        if operation.kind is Kind.PLACE and self.on_order_received is not None:
+            self.on_order_received(params)
         symbol = params.get("symbol")
         fault = self._faults.before_request(
             market=self.venue,

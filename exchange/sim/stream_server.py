@@ -106,6 +106,9 @@ class SimStreamServer:
         self._stalled_until: float | None = None
         self.accepted = 0  # connections accepted so far, refused ones included
         self.sim_now_ms: int | None = None  # simulated time the pump has reached
+        # Measurement probe (benchmarks, latency tests): called with each frame right after it
+        # was written to a client's socket.
+        self.on_frame_sent: Callable[[str], None] | None = None
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -191,6 +194,8 @@ class SimStreamServer:
             while True:
                 text = await client.outbox.get()
                 await client.ws.send_str(text)
+                if self.on_frame_sent is not None:
+                    self.on_frame_sent(text)
                 if client.outbox.empty():
                     client.idle.set()
 
