@@ -1,4 +1,5 @@
-"""The `tradebus` command: run | status | config check | strategies list | sim | version.
+"""The `tradebus` command: run | status | halt | resume | flatten | shutdown | config check |
+strategies list | sim | version.
 
 Everything written to stdout and stderr — logs, tracebacks, config errors, status — passes
 through the secret redactor; the configured secrets are registered the moment the config is
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import platform
 import signal
 import sys
@@ -106,8 +109,47 @@ def build_parser() -> argparse.ArgumentParser:
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="ACTION")
     add_fault_commands(sim_commands)
 
+    _control_commands(commands)
     commands.add_parser("version", help="print the version")
     return parser
+
+
+_CONTROL_HELP = {
+    "halt": "stop new entries now (exits and reduce-only orders still pass)",
+    "resume": "allow new entries again after a halt",
+    "flatten": "cancel every open order and close every position with reduce-only market orders",
+    "shutdown": "stop the daemon in order, like SIGTERM",
+}
+
+
+def _control_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`halt`, `resume`, `flatten`, `shutdown`: commands to the running daemon, through its
+    control socket. Exit 0 once every component that must act has acknowledged, 1 when not (or
+    the daemon is unreachable), 2 on a usage or config error."""
+    for action, text in _CONTROL_HELP.items():
+        parser = commands.add_parser(
+            action,
+            help=f"{text}; exit 0 once the daemon acknowledged",
+            description=f"{text[0].upper()}{text[1:]}, in the running daemon (through its "
+            "control socket, runtime.control_socket). Exit 0 once every component that must "
+            "act has acknowledged, 1 when one did not or the daemon is unreachable, 2 on a "
+            "usage or config error.",
+        )
+        _config_options(parser)
+        parser.add_argument("--reason", default="", help="why (logged and alerted)")
+        parser.add_argument("--socket", type=Path, help="control socket (default: from config)")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            help="seconds to wait for the answer (default: runtime.control_ack_timeout_s + 2)",
+        )
+        parser.add_argument("--json", action="store_true", help="print the daemon's answer")
+        if action == "flatten":
+            parser.add_argument(
+                "--yes",
+                action="store_true",
+                help="do not ask for confirmation (required when not run on a terminal)",
+            )
 
 
 def _load(args: argparse.Namespace, stderr: TextIO) -> Settings | None:
@@ -230,6 +272,62 @@ def _cmd_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     return 0 if report.healthy else 1
 
 
+def _cmd_control(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from app.control_client import ControlUnavailable, format_answer, send_control
+
+    action: str = args.command
+    if action == "flatten" and not args.yes:
+        if not sys.stdin.isatty():
+            print("tradebus: flatten needs --yes when not run on a terminal", file=stderr)
+            return ExitCode.CONFIG_ERROR
+        print(
+            "flatten: cancel every open order and close every position at market? [y/N] ",
+            end="",
+            file=stderr,
+            flush=True,
+        )
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("flatten: not confirmed; nothing sent", file=stderr)
+            return 1
+    if args.timeout is not None and not args.timeout > 0:
+        print("tradebus: --timeout must be positive", file=stderr)
+        return ExitCode.CONFIG_ERROR
+    path: Path | None = args.socket
+    timeout_s: float | None = args.timeout
+    if path is None or timeout_s is None:
+        settings = _load(args, stderr)
+        if settings is None:
+            return ExitCode.CONFIG_ERROR
+        path = path or settings.runtime.control_socket
+        if path is None:
+            print(
+                "tradebus: runtime.control_socket is not set, so the daemon has no control "
+                "socket; set it (and restart the daemon) or pass --socket PATH",
+                file=stderr,
+            )
+            return ExitCode.CONFIG_ERROR
+        # Longer than the daemon's own deadline, so its "not acknowledged by ..." arrives.
+        timeout_s = timeout_s or settings.runtime.control_ack_timeout_s + 2.0
+    try:
+        requested_by = getpass.getuser()
+    except (KeyError, OSError):
+        requested_by = f"uid {os.getuid()}"
+    try:
+        answer = asyncio.run(
+            send_control(
+                path, action, reason=args.reason, requested_by=requested_by, timeout_s=timeout_s
+            )
+        )
+    except ControlUnavailable as exc:
+        print(f"tradebus: {exc}", file=stderr)
+        return 1
+    if args.json:
+        print(json.dumps(answer), file=stdout)
+    else:
+        print(format_answer(action, answer), file=stdout if answer["ok"] else stderr)
+    return ExitCode.OK if answer["ok"] else 1
+
+
 def _cmd_config_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from app.strategy_wiring import StrategyConfigError, resolve_strategy_runs
 
@@ -265,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_config_check(args, stdout, stderr)
     if args.command == "sim":
         return _cmd_sim(args, stdout, stderr)
+    if args.command in _CONTROL_HELP:
+        return _cmd_control(args, stdout, stderr)
     if args.command == "strategies":
         from app.strategies_cli import list_strategies
 
