@@ -1,0 +1,134 @@
+"""The risk gate's state file: trading state, guards and book survive a restart.
+
+One JSON document, replaced atomically (``app.atomic_file``) so a crash leaves the old state or
+the new, never a torn file::
+
+    {"version": 1, "saved_ms": ..., "trading_state": {...}, "guards": {...}, "book": {...},
+     "closing": [...]}
+
+The parts are the snapshots of ``TradingStateMachine``, ``Guards``, ``RiskBook`` and the exits in
+flight (``risk.orders.ClosingOrders``); this module does not look inside them. A missing file is
+a first start. A file that cannot be read or parsed, or that has another version, raises
+``StateFileError``: the gate then starts HALTED, because the lost file might have held a halt
+(never silently ACTIVE after losing one), and moves the file aside (``quarantine``) for a
+post-mortem before it writes its own.
+
+No channels; the gate calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.atomic_file import replace_atomically
+
+__all__ = [
+    "STATE_VERSION",
+    "SavedState",
+    "StateFileError",
+    "decode_state",
+    "encode_state",
+    "load_state",
+    "quarantine",
+    "save_state",
+    "write_state",
+]
+
+STATE_VERSION = 1
+_PARTS = ("trading_state", "guards", "book")
+
+
+class StateFileError(Exception):
+    """The state file exists but cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    trading_state: dict[str, Any]
+    guards: dict[str, Any]
+    book: dict[str, Any]
+    closing: list[dict[str, Any]] = field(default_factory=list)
+    saved_ms: int = 0
+
+
+def encode_state(state: SavedState) -> bytes:
+    document = {
+        "version": STATE_VERSION,
+        "saved_ms": state.saved_ms,
+        "trading_state": state.trading_state,
+        "guards": state.guards,
+        "book": state.book,
+        "closing": state.closing,
+    }
+    return json.dumps(document, indent=1, sort_keys=True).encode()
+
+
+def decode_state(data: bytes) -> SavedState:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StateFileError(f"not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise StateFileError(f"expected an object, found {type(document).__name__}")
+    version = document.get("version")
+    if version != STATE_VERSION:
+        raise StateFileError(f"version {version!r}, expected {STATE_VERSION}")
+    parts: dict[str, dict[str, Any]] = {}
+    for name in _PARTS:
+        part = document.get(name)
+        if not isinstance(part, dict):
+            raise StateFileError(f"{name!r} missing or not an object")
+        parts[name] = part
+    saved_ms = document.get("saved_ms", 0)
+    if not isinstance(saved_ms, int):
+        raise StateFileError("'saved_ms' is not an integer")
+    closing = document.get("closing", [])
+    if not isinstance(closing, list) or not all(isinstance(row, dict) for row in closing):
+        raise StateFileError("'closing' is not a list of objects")
+    return SavedState(
+        trading_state=parts["trading_state"],
+        guards=parts["guards"],
+        book=parts["book"],
+        closing=closing,
+        saved_ms=saved_ms,
+    )
+
+
+def load_state(path: Path) -> SavedState | None:
+    """The saved state, None when there is no file; raises StateFileError when unusable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateFileError(f"{type(exc).__name__}: {exc}") from exc
+    return decode_state(data)
+
+
+def quarantine(path: Path, now_ms: int) -> Path | None:
+    """Move an unusable state file aside (``<name>.corrupt-<ms>``); None when that fails."""
+    target = path.with_name(f"{path.name}.corrupt-{now_ms}")
+    try:
+        path.rename(target)
+    except OSError:
+        return None
+    return target
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, data)
+
+
+def write_state(path: Path, state: SavedState) -> None:
+    """Write synchronously (the last write on the way out, which no cancellation may tear)."""
+    _write(path, encode_state(state))
+
+
+async def save_state(path: Path, state: SavedState) -> None:
+    """Encode on the loop (the snapshots are live objects), write and fsync in a thread."""
+    await asyncio.to_thread(_write, path, encode_state(state))
