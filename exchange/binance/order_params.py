@@ -62,8 +62,21 @@ def _require(value: Decimal | None, what: str, order: SubmitOrder) -> Decimal:
     return value
 
 
+_WORKING_TYPES = ("MARK_PRICE", "CONTRACT_PRICE")
+_CLOSE_TYPES = {OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET}
+
+
+def _refuse_algo_only(order: SubmitOrder, where: str) -> None:
+    # workingType and closePosition exist only on futures conditional orders.
+    if order.working_type is not None:
+        raise UnsupportedOrder(f"{where} orders take no working type")
+    if order.close_position:
+        raise UnsupportedOrder(f"{where} orders cannot close the position")
+
+
 def spot_order_params(order: SubmitOrder) -> Pairs:
     """Parameters for ``POST /api/v3/order`` (``newOrderRespType=FULL`` returns the fills)."""
+    _refuse_algo_only(order, "spot")
     binance_type = binance_order_type(MarketType.SPOT, order.order_type)
     if binance_type is None:
         raise UnsupportedOrder(f"spot has no {order.order_type.value} orders")
@@ -115,6 +128,7 @@ def futures_order_params(order: SubmitOrder) -> Pairs:
     if binance_type is None:
         raise UnsupportedOrder(f"futures has no {order.order_type.value} orders")
     _refuse_gtd(order)
+    _refuse_algo_only(order, f"futures {order.order_type.value}")
     pairs: Pairs = [
         ("symbol", order.symbol),
         ("side", _side(order.side)),
@@ -142,7 +156,9 @@ def futures_algo_order_params(order: SubmitOrder) -> Pairs:
     """Parameters for ``POST /fapi/v1/algoOrder`` (``algoType=CONDITIONAL``).
 
     The client order id travels as ``clientAlgoId``; when the trigger fires Binance creates a
-    regular order whose id is reported in ``ALGO_UPDATE``.
+    regular order whose id is reported in ``ALGO_UPDATE``. ``working_type`` is sent as
+    ``workingType`` when set; ``close_position`` sends ``closePosition=true`` instead of the
+    quantity and reduce-only flag (Binance refuses them together).
     """
     if not is_futures_algo(order):
         raise UnsupportedOrder(f"{order.order_type.value} is not a conditional order")
@@ -150,18 +166,29 @@ def futures_algo_order_params(order: SubmitOrder) -> Pairs:
         # Binance needs a callbackRate, which SubmitOrder does not carry yet.
         raise UnsupportedOrder("trailing_stop_market needs a callback rate: not supported yet")
     _refuse_gtd(order)
+    if order.working_type is not None and order.working_type not in _WORKING_TYPES:
+        raise UnsupportedOrder(
+            f"working type {order.working_type!r} is not one of {_WORKING_TYPES}"
+        )
+    if order.close_position and order.order_type not in _CLOSE_TYPES:
+        raise UnsupportedOrder(f"{order.order_type.value} orders cannot close the position")
     pairs: Pairs = [
         ("algoType", "CONDITIONAL"),
         ("symbol", order.symbol),
         ("side", _side(order.side)),
         ("type", binance_order_type(MarketType.USDM, order.order_type)),
-        ("quantity", order.quantity),
     ]
+    if not order.close_position:
+        pairs.append(("quantity", order.quantity))
     pairs.append(("triggerPrice", _require(order.stop_price, "a trigger price", order)))
     if order.order_type in _FUTURES_LIMIT_PRICED:
         pairs.append(("timeInForce", _tif(order.time_in_force or TimeInForce.GTC)))
         pairs.append(("price", _require(order.price, "a price", order)))
-    if order.reduce_only:
+    if order.working_type is not None:
+        pairs.append(("workingType", order.working_type))
+    if order.close_position:
+        pairs.append(("closePosition", True))
+    elif order.reduce_only:
         pairs.append(("reduceOnly", True))
     pairs.append(("clientAlgoId", order.client_order_id))
     return pairs

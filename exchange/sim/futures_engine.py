@@ -13,7 +13,9 @@ Behaviour chosen where Binance allows several readings (see the report in the mo
   USD-M error page describes GTX_ORDER_REJECT; FOK that cannot fill entirely: -5021 likewise.
 * MARKET remainder and IOC remainder: EXPIRED. GTC remainder rests.
 * No quote yet for a MARKET order: -4131 (Binance's answer when there is no counterparty price).
-* STOP/TAKE_PROFIT/TRAILING types: -4120 (Binance moved them to the algo-order API);
+* STOP/TAKE_PROFIT/TRAILING types on ``/fapi/v1/order``: -4120 (Binance moved them to the
+  algo-order API, simulated by ``futures_algo``: its triggers are checked on every quote and
+  mark price, after resting orders matched);
   ``closePosition`` on MARKET/LIMIT: -1106. GTD time in force: -1115 (not simulated).
 * Hedge mode: GET positionSide/dual answers false; POST false answers -4059, POST true runs
   Binance's checks (-4068 position, -4067 open orders) and is then refused with -1000 and a
@@ -31,9 +33,9 @@ from decimal import Decimal
 from typing import Any, Final
 
 from exchange.sim.catalog import SimSymbol
+from exchange.sim.futures_algo import AlgoOrders
 from exchange.sim.futures_book import OrderBook
 from exchange.sim.futures_control import AccountControl
-from exchange.sim.futures_orders import OrderFlow
 from exchange.sim.futures_positions import Position
 from exchange.sim.matching import Fees, FillModel, MarkTick, Quote
 
@@ -43,7 +45,7 @@ _DEFAULT_FEES: Final = Fees(Decimal("0.0002"), Decimal("0.0005"))
 _DEFAULT_FILL_MODEL: Final = FillModel()
 
 
-class FuturesEngine(OrderFlow, AccountControl):
+class FuturesEngine(AlgoOrders, AccountControl):
     """A USD-M account in one-way mode on a set of perpetual symbols (see module docstring)."""
 
     def __init__(
@@ -76,6 +78,7 @@ class FuturesEngine(OrderFlow, AccountControl):
             # Until a mark price stream arrives, the last trade price stands in for it.
             self.ledger.marks[quote.symbol] = quote.last
         self.match_resting(quote, now_ms)
+        self.check_algo_triggers(quote.symbol, now_ms)
 
     def on_mark(self, mark: MarkTick, now_ms: int) -> None:
         """New mark price (unrealised PnL); settle funding when a funding time has passed."""
@@ -92,6 +95,7 @@ class FuturesEngine(OrderFlow, AccountControl):
                 shown = [position] if position.isolated else []
                 self.emit_account_update("FUNDING_FEE", now_ms, shown, balance_change=fee)
         self.ledger.funding[mark.symbol] = (mark.next_funding_time_ms, mark.funding_rate)
+        self.check_algo_triggers(mark.symbol, now_ms)
 
     def drain_events(self) -> list[dict[str, Any]]:
         """User-data events since the last drain, oldest first (inner event objects)."""
@@ -153,6 +157,7 @@ class FuturesEngine(OrderFlow, AccountControl):
                 for s, q in self.quotes.items()
             },
             "book": self.book.to_json(),
+            "algo": self.algo_snapshot(),
             "events": list(self.events),
         }
 
@@ -195,5 +200,6 @@ class FuturesEngine(OrderFlow, AccountControl):
                 Decimal(q["volume"]),
             )  # fmt: skip
         engine.book = OrderBook.from_json(data["book"], list(engine.symbols))
+        engine.restore_algos(data.get("algo"))
         engine.events = [dict(e) for e in data["events"]]
         return engine

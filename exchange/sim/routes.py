@@ -4,7 +4,8 @@ An ``Operation`` is named once and reached two ways: a REST path (``SPOT_REST``,
 ``FUTURES_REST``) and, where Binance offers one, a WebSocket-API method (``SPOT_WS_API``,
 ``FUTURES_WS_API``). Weights and order counts are Binance's published ones (spot: order 1,
 query order 4, openOrders 6 or 80, myTrades 20, account 20; USD-M: order 0 on the IP budget
-and 1 on the order count, userTrades/account/balance/positionRisk 5, positionSide 30).
+and 1 on the order count, userTrades/account/balance/positionRisk 5, positionSide 30; algo
+orders like orders, algo query/cancel 1, openAlgoOrders 1 or 40).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class FuturesCalls(Protocol):
     def set_margin_type(self, params: Params, now_ms: int) -> dict[str, Any]: ...
     def position_mode(self, params: Params, now_ms: int) -> dict[str, Any]: ...
     def set_position_mode(self, params: Params, now_ms: int) -> dict[str, Any]: ...
+    def new_algo_order(self, params: Params, now_ms: int) -> dict[str, Any]: ...
+    def query_algo_order(self, params: Params, now_ms: int) -> dict[str, Any]: ...
+    def cancel_algo_order(self, params: Params, now_ms: int) -> dict[str, Any]: ...
+    def open_algo_orders(self, params: Params, now_ms: int) -> list[dict[str, Any]]: ...
 
 
 def _signed(
@@ -109,6 +114,14 @@ def futures_operations(
         "marginType": _signed("marginType", 1, engine.set_margin_type),
         "positionSide.get": _signed("positionSide.get", 30, engine.position_mode),
         "positionSide.set": _signed("positionSide.set", 1, engine.set_position_mode),
+        "algoOrder.place": _signed(
+            "algoOrder.place", 0, engine.new_algo_order, orders=1, kind=Kind.PLACE
+        ),
+        "algoOrder.status": _signed("algoOrder.status", 1, engine.query_algo_order),
+        "algoOrder.cancel": _signed("algoOrder.cancel", 1, engine.cancel_algo_order),
+        "openAlgoOrders.status": _signed(
+            "openAlgoOrders.status", _with_symbol(1, 40), engine.open_algo_orders
+        ),
         "userDataStream.start": listen_key("start"),
         "userDataStream.ping": listen_key("keepalive"),
         "userDataStream.stop": listen_key("stop"),
@@ -151,6 +164,10 @@ FUTURES_REST: Final = (
     ("POST", "/fapi/v1/marginType", "marginType"),
     ("GET", "/fapi/v1/positionSide/dual", "positionSide.get"),
     ("POST", "/fapi/v1/positionSide/dual", "positionSide.set"),
+    ("POST", "/fapi/v1/algoOrder", "algoOrder.place"),
+    ("GET", "/fapi/v1/algoOrder", "algoOrder.status"),
+    ("DELETE", "/fapi/v1/algoOrder", "algoOrder.cancel"),
+    ("GET", "/fapi/v1/openAlgoOrders", "openAlgoOrders.status"),
     ("POST", "/fapi/v1/listenKey", "userDataStream.start"),
     ("PUT", "/fapi/v1/listenKey", "userDataStream.ping"),
     ("DELETE", "/fapi/v1/listenKey", "userDataStream.stop"),
@@ -177,6 +194,8 @@ FUTURES_WS_API: Final = {
     "order.status": "order.status",
     "order.cancel": "order.cancel",
     "order.modify": "order.modify",
+    "algoOrder.place": "algoOrder.place",
+    "algoOrder.cancel": "algoOrder.cancel",
     "account.status": "account.status",
     "account.balance": "account.balance",
     "account.position": "account.position",
