@@ -1,5 +1,6 @@
 """Assembles the Binance venue from the ``[exchange]`` section: one REST transport and client,
-the market streams per route, and (in live mode) the user-data stream, each wired to the feeds.
+the market streams per route, and (when orders go to the venue) the user-data stream, each wired
+to the feeds.
 
 Kept apart from ``app.wiring`` so the composition root stays short; nothing here does I/O until
 ``prepare()`` (server time, exchangeInfo) and the ``run_*`` coroutines are started by the
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.bus import Bus
-from app.domain import Clock, MarketType, Mode
+from app.domain import Clock, MarketType
 from app.domain.market import Kline
 from app.errors import FatalVenueError
 from app.feeds.market import MarketPublisher
@@ -126,7 +127,7 @@ class BinanceVenue:
 def build_binance_venue(
     settings: ExchangeSettings,
     *,
-    mode: Mode,
+    user_data: bool,
     bus: Bus,
     clock: Clock,
     endpoints: Endpoints | None = None,
@@ -195,7 +196,7 @@ def build_binance_venue(
                 limits=limits,
             )
         )
-    if mode is Mode.LIVE:
+    if user_data:
         _attach_user_stream(venue, settings, bus=bus, clock=clock, api_key=api_key, signer=signer)
     return venue
 
@@ -210,7 +211,7 @@ def _attach_user_stream(
     signer: Signer | None,
 ) -> None:
     if api_key is None or signer is None:
-        raise FatalVenueError("live mode needs exchange.api_key and a signing key")
+        raise FatalVenueError("live orders need exchange.api_key and a signing key")
     publisher = UserPublisher(bus=bus, clock=clock)
     venue.user_publisher = publisher
     if isinstance(venue.client, SpotClient):

@@ -1,11 +1,11 @@
 """The composition root: the one module that builds every component from its config section
 and connects them through the bus. Nothing else constructs components.
 
-Today the daemon runs its own machinery (the supervisor, which also obeys `shutdown` on
+The daemon runs its own machinery (the supervisor, which also obeys `shutdown` on
 `system.control`, the alert sink, the event-loop lag monitor and the health monitor that writes
-the heartbeat), the venue (Binance or the embedded simulator) with its feeds, and the strategy
-workers. The risk gate, the executor and the recorder are wired here as they land, each at its
-pipeline stage.
+the heartbeat), the venue (Binance or the embedded simulator) with its feeds, the strategy
+workers, and the trading path (risk gate, executor, control socket: `app.trading_wiring`). The
+recorder is wired here when it lands, at its pipeline stage.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from app.strategy_wiring import (
     resolve_strategy_runs,
 )
 from app.systemd import SystemdNotifier
+from app.trading_wiring import TradingPath, TradingWiringError, executor_mode, wire_trading
 from app.venue import BinanceVenue, build_binance_venue
 from config import Settings
 from config.environment import systemd_notify_socket, systemd_watchdog_usec
@@ -37,6 +38,7 @@ from exchange.binance.endpoints import Endpoints
 from exchange.sim.server import SimExchange
 from exchange.sim.state_file import StateFileError
 from strategies.history import HistorySource
+from strategies.registry import Registry
 
 log = structlog.get_logger("app.wiring")
 
@@ -57,6 +59,8 @@ class Daemon:
     health: HealthMonitor
     notifier: SystemdNotifier
     venue: BinanceVenue
+    trading: TradingPath
+    sim: SimExchange | None = None  # the embedded simulator, when the venue is "sim"
     # Released after every component stopped (HTTP sessions of the venue clients).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -82,6 +86,7 @@ def build_daemon(
     redactor: Redactor = REDACTOR,
     notify_socket: str | None = None,
     watchdog_usec: int | None = None,
+    registry: Registry | None = None,
 ) -> Daemon:
     """Construct and connect everything; does no I/O (nothing runs until `Daemon.run`)."""
     if settings.mode is Mode.BACKTEST:
@@ -169,12 +174,19 @@ def build_daemon(
         notifier=notifier,
     )
     closers: list[Callable[[], Awaitable[None]]] = []
+    sim: SimExchange | None = None
     if settings.exchange.venue == "binance":
         venue = _wire_binance(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
     else:
         venue, sim = _wire_sim(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
         closers.append(sim.stop)
     closers.insert(0, venue.close)
+    try:
+        trading = wire_trading(
+            settings, bus=bus, clock=clock, supervisor=supervisor, health=health, venue=venue
+        )
+    except TradingWiringError as exc:
+        raise StartupConfigError(str(exc)) from None
     _wire_strategies(
         settings,
         bus=bus,
@@ -182,6 +194,7 @@ def build_daemon(
         supervisor=supervisor,
         health=health,
         history=venue,
+        registry=registry,
     )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(
@@ -199,7 +212,7 @@ def build_daemon(
     supervisor.on_running(notifier.ready)
     supervisor.on_stopping(notifier.stopping)
     supervisor.on_stopping(health.beat)
-    return Daemon(settings, bus, supervisor, health, notifier, venue, closers)
+    return Daemon(settings, bus, supervisor, health, notifier, venue, trading, sim, closers)
 
 
 def _wire_strategies(
@@ -210,11 +223,12 @@ def _wire_strategies(
     supervisor: Supervisor,
     health: HealthMonitor,
     history: HistorySource,
+    registry: Registry | None = None,
 ) -> None:
     """One worker per configured strategy instance, at the strategy stage: started (history,
     restored state) after the risk gate and executor, before the feeds."""
     try:
-        runs = resolve_strategy_runs(settings)
+        runs = resolve_strategy_runs(settings, registry)
     except StrategyConfigError as exc:
         raise StartupConfigError(str(exc)) from None
     workers = build_strategy_workers(runs, settings, bus=bus, clock=clock, history=history)
@@ -283,15 +297,20 @@ def _wire_binance(
     The caller closes the venue's connections once the daemon stopped."""
     try:
         venue = build_binance_venue(
-            settings.exchange, mode=settings.mode, bus=bus, clock=clock, endpoints=endpoints
+            settings.exchange,
+            user_data=executor_mode(settings) == "live",
+            bus=bus,
+            clock=clock,
+            endpoints=endpoints,
         )
     except (ValueError, FatalVenueError) as exc:
         raise StartupConfigError(str(exc)) from None
+    # The symbol rules and the clock offset are loaded by the executor's start-up
+    # (`app.trading_wiring`), before any component that needs them.
     supervisor.add(
         ComponentSpec(
             "market_feed",
             Stage.FEED,
-            start=venue.prepare,
             run=venue.run_market_streams,
             restartable=True,
             progress=lambda: venue.market_publisher.published,

@@ -72,8 +72,10 @@ class ExecutorSettings(BaseModel):
 
     model_config = SECTION_CONFIG
 
-    # Empty: "paper" in paper mode, "live" in live mode (backtest uses paper fills).
-    mode: Literal["", "live", "paper"] = ""
+    # Empty: "paper" in paper mode, "live" in live mode (backtest uses paper fills). "live" in
+    # paper mode sends orders to the simulator (venue "sim" only). "off": shadow mode, signals
+    # are published but no risk gate or executor runs, so nothing trades.
+    mode: Literal["", "live", "paper", "off"] = ""
     # Placement failed before reaching the exchange (connection refused, 429, our own rate
     # budget): retried with the same client order id, at most this many times in all.
     max_send_attempts: int = Field(default=5, ge=1, le=20)

@@ -132,24 +132,27 @@ class RiskBook:
         self._realised -= fee
         position = self._positions.setdefault((strategy, fill.symbol), _Position())
         old = position.quantity
-        delta = _signed(fill.side, fill.quantity)
+        # What the account holds changes by less than the quantity when spot takes the fee in
+        # the base asset; that fee is also charged (at the fill price) to PnL above.
+        delta = fill.position_change
+        moved = abs(delta)
         new = old + delta
         trip: RoundTrip | None = None
         if old == 0 or (old > 0) == (delta > 0):
             # Opening or adding: new average cost.
-            total = abs(old) + fill.quantity
+            total = abs(old) + moved
             if total:
                 position.average_price = (
-                    abs(old) * position.average_price + fill.quantity * fill.price
+                    abs(old) * position.average_price + moved * fill.price
                 ) / total
             position.trip_pnl -= fee
         else:
-            closed = min(abs(old), fill.quantity)
+            closed = min(abs(old), moved)
             direction = 1 if old > 0 else -1
             pnl = closed * (fill.price - position.average_price) * direction
             self._realised += pnl
             # A flipping fill's fee is shared pro rata between the closed and the new position.
-            closing_fee = fee if closed == fill.quantity else fee * closed / fill.quantity
+            closing_fee = fee if closed == moved else fee * closed / moved
             position.trip_pnl += pnl - closing_fee
             if new == 0 or (new > 0) != (old > 0):
                 trip = RoundTrip(strategy, fill.symbol, position.trip_pnl, fill.ts_ms)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from app.domain import OrderUpdated, Side, Signal, SignalAction
+from app.domain import OrderUpdated, Signal, SignalAction
 from strategies.recent_ids import RecentIds
 
 __all__ = ["ForeignSymbol", "StrategyContext"]
@@ -76,7 +76,7 @@ class StrategyContext:
         fill = update.fill
         if fill is None or not self._recent_trades.first_sight(fill.trade_id):
             return
-        self.position += fill.quantity if fill.side is Side.BUY else -fill.quantity
+        self.position += fill.position_change  # net of a spot fee taken in the base asset
 
     def due_timers(self, until_ms: int) -> list[tuple[int, str]]:
         """Remove and return the timers due at or before `until_ms`, earliest first."""

@@ -234,6 +234,9 @@ def test_run_status_and_graceful_stop(
         "sim",
         "market_feed",
         "clock_sync",
+        "risk",
+        "executor",
+        "control",
     }
 
     daemon.terminate()
@@ -258,8 +261,10 @@ def test_run_status_and_graceful_stop(
     ]
     assert log_events == events  # the file gets the same JSON lines
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"logs", "notify.sock"}]
-    # No temp heartbeat or state files; nothing else written.
-    assert sorted(leftovers) == ["hb.json", "sim_state.json"]
+    # No temp heartbeat or state files; nothing else written. The risk gate keeps its state in
+    # status/ and the control socket is removed on the way out.
+    assert sorted(leftovers) == ["hb.json", "sim_state.json", "status"]
+    assert sorted(p.name for p in (tmp_path / "status").iterdir()) == ["risk_state.json"]
 
 
 # --- the secret canary ------------------------------------------------------------------------

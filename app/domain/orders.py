@@ -40,6 +40,11 @@ class SubmitOrder:
     signal_id: str | None = None
     purpose: OrderPurpose = OrderPurpose.ENTRY
     ttl_ms: int | None = None
+    # Futures conditional orders only: the price that triggers them ("MARK_PRICE" or
+    # "CONTRACT_PRICE"; None: the venue's default, CONTRACT_PRICE), and close-all (the whole
+    # position when it triggers: no quantity, not reduce-only, as Binance requires).
+    working_type: str | None = None
+    close_position: bool = False
 
     @property
     def is_entry(self) -> bool:
@@ -90,6 +95,19 @@ class Fill:
     ts_ms: int
     realized_pnl: Decimal | None = None
     exchange_order_id: int | None = None
+
+    @property
+    def fee_in_base(self) -> bool:
+        """Spot charges a buyer's commission in the base asset (BTC of BTCUSDT) unless paid in
+        BNB: what the account then holds is the quantity minus the fee."""
+        asset = self.fee_asset
+        return bool(asset) and self.symbol.startswith(asset) and self.symbol != asset
+
+    @property
+    def position_change(self) -> Decimal:
+        """The signed change of the base-asset holding: the quantity, less a base-asset fee."""
+        signed = self.quantity if self.side is Side.BUY else -self.quantity
+        return signed - self.fee if self.fee_in_base else signed
 
 
 @dataclass(frozen=True, slots=True)

@@ -448,7 +448,7 @@ class TradeManager:
                 side=side,
                 entry_price=price,
                 entry_ms=fill.ts_ms,
-                quantity=fill.quantity,
+                quantity=abs(fill.position_change),
                 metadata={
                     _BOOK: {
                         "entry_signal_id": position_id,
@@ -457,7 +457,7 @@ class TradeManager:
                         "fees": fee,
                         "exit_quantity": "0",
                         "exit_notional": 0.0,
-                        "opened_quantity": str(fill.quantity),
+                        "opened_quantity": str(abs(fill.position_change)),
                     }
                 },
             )
@@ -467,12 +467,14 @@ class TradeManager:
         book = position.metadata[_BOOK]
         book["fees"] += fee
         if _opens(position, fill.side):
-            total = position.quantity + fill.quantity
+            # A spot fee taken in the base asset is not held: exits must not try to sell it.
+            held = abs(fill.position_change)
+            total = position.quantity + held
             position.entry_price = (
-                position.entry_price * float(position.quantity) + price * float(fill.quantity)
+                position.entry_price * float(position.quantity) + price * float(held)
             ) / float(total)
             position.quantity = total
-            book["opened_quantity"] = str(Decimal(book["opened_quantity"]) + fill.quantity)
+            book["opened_quantity"] = str(Decimal(book["opened_quantity"]) + held)
             if book["bars_judged"] == 0:
                 self._start_exits(position)  # levels from the average of all entry fills
             return

@@ -184,7 +184,7 @@ async def test_the_core_logs_and_counts_a_refused_transition_and_publishes_nothi
 
 def test_net_positions_average_entry_and_crossing_zero() -> None:
     positions = NetPositions()
-    buy = _fill(1, "1.0", "100")
+    buy = _fill(1, "1.0", "100", asset="USDT")
     positions.add(buy)
     grown = positions.add(replace(buy, trade_id=2, price=Decimal(110)))
     assert (grown.quantity, grown.average_price) == (Decimal("2.0"), Decimal(105))
@@ -195,3 +195,6 @@ def test_net_positions_average_entry_and_crossing_zero() -> None:
     assert (flipped.quantity, flipped.average_price) == (Decimal("-0.5"), Decimal(90))
     flat = positions.add(replace(buy, trade_id=5, quantity=Decimal("0.5")))
     assert (flat.quantity, flat.average_price) == (Decimal(0), None)
+    # Spot takes a buyer's fee in the base asset: the account holds the quantity less the fee.
+    held = positions.add(_fill(6, "1.0", "100", fee="0.001", asset="BTC"))
+    assert (held.quantity, held.average_price) == (Decimal("0.999"), Decimal(100))

@@ -372,9 +372,11 @@ def test_position_and_equity_follow_the_cash_flows(fills, close_price) -> None: 
         if trip is not None:
             trips += trip.pnl
         signed = qty if side is Side.BUY else -qty
-        expected[(strategy, symbol)] = expected.get((strategy, symbol), D(0)) + signed
+        # A base-asset fee is never held: the holding shrinks by it, the cash flow does not.
+        held = signed - fee if asset == "base" else signed
+        expected[(strategy, symbol)] = expected.get((strategy, symbol), D(0)) + held
         cash -= signed * price
-        fees += {"USDT": fee, "base": fee * price, "BNB": D(0)}[asset]
+        fees += {"USDT": fee, "base": D(0), "BNB": D(0)}[asset]
 
     for strategy, symbol, side, qty, price, fee, asset in fills:
         book_fill(strategy, symbol, side, qty, price, fee, asset)

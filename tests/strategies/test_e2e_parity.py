@@ -75,6 +75,9 @@ def parity_settings(tmp_path: Path) -> Settings:
         "logging.file": "",
         "strategies.snapshot_file": "",
         "strategies.run": RUNS,
+        # Shadow mode: no orders, so no fill or denial feeds back into the strategies and the
+        # direct feeding below sees exactly what the workers saw.
+        "executor.mode": "off",
     }
     return load_settings(None, overrides=overrides, env={}, dotenv_file=None)
 
