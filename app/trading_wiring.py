@@ -35,6 +35,7 @@ from risk.gate import RiskGate
 
 __all__ = ["TradingWiringError", "wire_trading"]
 
+_STOP_REFRESH_S = 30.0
 _INTERVAL_MS = {"SECOND": 1_000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
 
 
@@ -106,8 +107,8 @@ def wire_trading(
         order_limits=order_limits(DEFAULT_SPOT_RULES if spot else DEFAULT_USDM_RULES),
     )
     executor: LiveExecutor | PaperExecutor
+    stops: ProtectiveStops | None = None
     if mode == "live":
-        stops = None
         if settings.executor.protective_stops.enabled and isinstance(venue.client, FuturesClient):
             stops = ProtectiveStops(
                 client=venue.client,
@@ -127,11 +128,21 @@ def wire_trading(
         executor = PaperExecutor(
             bus=bus, clock=clock, settings=settings.executor, market=market, rules=venue.rules
         )
+    if stops is not None:
+        supervisor.add(
+            ComponentSpec(
+                "protective_stops",
+                Stage.EXECUTOR,
+                run=_refresh_stops(stops, clock),
+                restartable=True,
+            )
+        )
+        health.add_section("protective_stops", stops.status)
     supervisor.add(
         ComponentSpec(
             "executor",
             Stage.EXECUTOR,
-            start=_executor_start(settings, venue, executor),
+            start=_executor_start(settings, venue, executor, stops),
             run=executor.run,
             progress=lambda: executor.progress,
         )
@@ -170,7 +181,10 @@ def wire_trading(
 
 
 def _executor_start(
-    settings: Settings, venue: BinanceVenue, executor: LiveExecutor | PaperExecutor
+    settings: Settings,
+    venue: BinanceVenue,
+    executor: LiveExecutor | PaperExecutor,
+    stops: ProtectiveStops | None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         await venue.prepare()
@@ -178,6 +192,19 @@ def _executor_start(
             await prepare_futures_account(
                 venue.client, settings.executor.futures, settings.exchange.symbols
             )
+        if stops is not None:
+            await stops.reconcile()  # adopt our stops left open by the previous run
         await executor.start()
 
     return start
+
+
+def _refresh_stops(stops: ProtectiveStops, clock: Clock) -> Callable[[], Awaitable[None]]:
+    """Re-place a stop that ended while its position is open, and settle lost answers."""
+
+    async def run() -> None:
+        while True:
+            await clock.sleep(_STOP_REFRESH_S)
+            await stops.refresh()
+
+    return run

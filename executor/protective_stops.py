@@ -15,9 +15,8 @@ is sent, and "not found" counts only after a grace period. Calls for one symbol 
 Failures never raise: they are logged (rejections at error level), shown by ``status()``, and
 retried on the next ``on_position`` or ``refresh`` call.
 
-Not sent (``exchange.binance.order_params.futures_algo_order_params`` cannot carry them yet):
-``closePosition`` (so the stop's quantity follows the position and is replaced when it changes)
-and ``workingType`` (Binance then triggers on CONTRACT_PRICE).
+The stop carries ``workingType`` from the settings. It does not use ``closePosition``: its
+quantity follows the position and the stop is replaced when the position changes.
 """
 
 from __future__ import annotations
@@ -136,12 +135,6 @@ class ProtectiveStops:
         self._rules = rules
         self._grace_ms = int(not_found_grace_s * 1000)
         self._symbols: dict[str, _Symbol] = {}
-        if settings.enabled and settings.working_type != "contract_price":
-            log.warning(
-                "protective_stop_working_type_not_sent",
-                configured=settings.working_type,
-                reason="order parameters carry no workingType; Binance uses CONTRACT_PRICE",
-            )
 
     # --- executor hooks
 
@@ -225,7 +218,7 @@ class ProtectiveStops:
         return {
             "enabled": self._settings.enabled,
             "stop_pct": str(self._settings.stop_pct),
-            "working_type": "contract_price",  # what Binance applies: see the module docstring
+            "working_type": self._settings.working_type,
             "unprotected": unprotected,
             "symbols": symbols,
         }
@@ -283,6 +276,7 @@ class ProtectiveStops:
             stop_price=trigger,
             reduce_only=True,
             purpose=OrderPurpose.PROTECTIVE_STOP,
+            working_type=self._settings.working_type.upper(),
         )
         try:
             answer = await self._client.place_order(order)

@@ -25,6 +25,7 @@ from app.domain import ControlAcknowledged, ControlAction, Kline, OrderStatus, O
 from app.runtime import ComponentSpec, ExitCode, Stage
 from app.wiring import Daemon, build_daemon
 from config import Settings, load_settings
+from exchange.binance.futures import FuturesClient
 
 pytestmark = pytest.mark.slow
 
@@ -175,7 +176,7 @@ class Fills:
     async def on_update(self, update: object) -> None:
         if isinstance(update, OrderUpdated) and update.status is OrderStatus.FILLED:
             self.filled.append(update)
-            self.changed.set()
+        self.changed.set()  # conditional-order states too: predicates may watch them
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         async with asyncio.timeout(DEFECT_BOUND_S):
@@ -250,3 +251,44 @@ async def test_the_default_paper_daemon_fills_strategy_orders_virtually(tmp_path
     assert strategy  # the worker ran
     # Every virtual fill is stamped with the instance, so the strategy sees its own orders.
     assert all(u.strategy == "flip" for u in fills.filled)
+
+
+async def test_futures_entries_get_an_exchange_side_protective_stop(tmp_path: Path) -> None:
+    settings = trading_settings(
+        tmp_path,
+        **{
+            "exchange.market": "usdm",
+            "exchange.symbols": ["BTCUSDT", "ETHUSDT"],
+            "executor.futures.leverage": 2,
+            "executor.protective_stops.enabled": True,
+            "executor.protective_stops.stop_pct": "3",
+        },
+    )
+    daemon = build_daemon(settings)
+    assert daemon.sim is not None
+    fills = Fills(daemon)
+    async with asyncio.TaskGroup() as group:
+        running = group.create_task(daemon.run(install_signal_handlers=False))
+        try:
+            await fills.wait_for(lambda: any(u.purpose is not None for u in fills.filled))
+            entry = next(u for u in fills.filled if u.purpose is not None)
+            stops: dict[str, object] = {}
+
+            def placed() -> bool:
+                stops.update(daemon.health.snapshot()["protective_stops"])
+                return entry.symbol in str(stops)
+
+            await fills.wait_for(placed)
+            client = daemon.venue.client
+            assert isinstance(client, FuturesClient)
+            open_algo = await client.open_algo_orders(entry.symbol)
+        finally:
+            daemon.supervisor.request_shutdown("test done")
+    assert running.result() == ExitCode.OK
+    # The exchange holds a reduce-only stop for the position, 3% away on the losing side.
+    assert len(open_algo) == 1
+    stop = open_algo[0]
+    assert stop.reduce_only
+    assert stop.trigger_price is not None and entry.average_fill_price is not None
+    ratio = stop.trigger_price / entry.average_fill_price
+    assert abs(ratio - Decimal("0.97")) < Decimal("0.002")
