@@ -289,6 +289,7 @@ async def test_futures_entries_get_an_exchange_side_protective_stop(tmp_path: Pa
     assert len(open_algo) == 1
     stop = open_algo[0]
     assert stop.reduce_only
-    assert stop.trigger_price is not None and entry.average_fill_price is not None
+    assert stop.trigger_price is not None
+    assert entry.average_fill_price is not None
     ratio = stop.trigger_price / entry.average_fill_price
     assert abs(ratio - Decimal("0.97")) < Decimal("0.002")
