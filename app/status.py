@@ -100,7 +100,32 @@ def format_status(report: StatusReport) -> str:
                 f"{_number(info.get('rate_per_s')):g}/s"
             )
     lines.extend(_strategy_lines(_mapping(beat.get("strategies"))))
+    lines.extend(_trading_lines(_mapping(beat.get("risk")), _mapping(beat.get("executor"))))
     return "\n".join(lines) + "\n"
+
+
+def _trading_lines(risk: dict[str, Any], executor: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if risk:
+        denials = _mapping(risk.get("denials"))
+        top = ", ".join(f"{name} {count}" for name, count in list(denials.items())[:4])
+        lines.append(
+            f"  risk        {risk.get('state')} ({risk.get('reason')}) · equity "
+            f"{risk.get('equity')} · drawdown {risk.get('drawdown_pct')}% · day PnL "
+            f"{risk.get('day_pnl')} · exposure {risk.get('exposure')} · positions "
+            f"{len(_mapping(risk.get('open_positions')))} · approved {risk.get('approved', 0)} "
+            f"· denied {risk.get('denied', 0)}" + (f" ({top})" if top else "")
+        )
+    if executor:
+        statuses = _mapping(executor.get("by_status"))
+        counts = ", ".join(f"{name} {count}" for name, count in statuses.items())
+        lines.append(
+            f"  executor    open {executor.get('open_orders', 0)} · unknown "
+            f"{executor.get('unknown', 0)} · retries {executor.get('retries', 0)} · fills "
+            f"{executor.get('fills_booked', executor.get('filled', 0))}"
+            + (f" · {counts}" if counts else "")
+        )
+    return lines
 
 
 def _strategy_lines(strategies: dict[str, Any]) -> list[str]:

@@ -417,3 +417,38 @@ def test_final_heartbeat_exit_code_is_shown(tmp_path: Path, run_tradebus: RunTra
     result = run_tradebus("status", "--heartbeat", str(path))
     assert result.returncode == 1
     assert "! daemon is stopped (exit code 3)" in result.stdout
+
+
+def test_format_shows_the_risk_gate_and_the_executor(beat_path: Path) -> None:
+    risk = {
+        "state": "halted",
+        "reason": "operator: halt",
+        "equity": "9950.00",
+        "drawdown_pct": "0.50",
+        "day_pnl": "-50.00",
+        "exposure": "1200.00",
+        "open_positions": {"flip/BTCUSDT": "0.01", "flip/ETHUSDT": "0.2"},
+        "approved": 12,
+        "denied": 3,
+        "denials": {"trading_state": 2, "cooldown": 1},
+    }
+    executor = {
+        "open_orders": 1,
+        "unknown": 0,
+        "retries": 2,
+        "fills_booked": 30,
+        "by_status": {"filled": 11, "new": 1},
+    }
+    write(beat_path, heartbeat(risk=risk, executor=executor))
+    lines = format_status(read_status(beat_path, now=NOW)).splitlines()
+    risk_line = next(line for line in lines if line.startswith("  risk"))
+    assert risk_line.split() == [
+        "risk", "halted", "(operator:", "halt)", "·", "equity", "9950.00", "·", "drawdown",
+        "0.50%", "·", "day", "PnL", "-50.00", "·", "exposure", "1200.00", "·", "positions", "2",
+        "·", "approved", "12", "·", "denied", "3", "(trading_state", "2,", "cooldown", "1)",
+    ]  # fmt: skip
+    executor_line = next(line for line in lines if line.startswith("  executor"))
+    assert executor_line.split() == [
+        "executor", "open", "1", "·", "unknown", "0", "·", "retries", "2", "·", "fills", "30",
+        "·", "filled", "11,", "new", "1",
+    ]  # fmt: skip
