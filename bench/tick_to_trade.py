@@ -48,6 +48,17 @@ TARGET_P50_MS = 2.0
 TARGET_P99_MS = 10.0
 
 
+NO_LIMITS: dict[str, object] = {
+    "risk.limits.max_position_notional": None,
+    "risk.limits.max_total_exposure": None,
+    "risk.limits.max_open_positions": None,
+    "risk.limits.daily_loss_limit_pct": None,
+    "risk.limits.cooldown_s": 0.0,
+    "risk.guards.consecutive_losses": None,
+    "risk.guards.max_drawdown_pct": None,
+}
+
+
 def bench_symbols(count: int) -> list[str]:
     """BTCUSDT and ETHUSDT, then made-up USDT pairs the simulator derives rules for."""
     names = ["BTCUSDT", "ETHUSDT"]
@@ -93,6 +104,8 @@ def daemon_settings(
         "runtime.control_socket": str(folder / "c.sock"),
         "risk.state_file": str(folder / "risk.json"),
         "risk.orders.default_entry_notional": "50",
+        # Not the shipped example limits: these runs trade every other bar on purpose.
+        **NO_LIMITS,
         "strategies.snapshot_file": str(folder / "strategies.json"),
         "strategies.run": [
             {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import runpy
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from config.loader import (
     render_effective,
     secret_values,
 )
+from config.risk import RiskGuardSettings, RiskLimitSettings
 from config.settings import Settings
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -366,11 +368,17 @@ def test_every_shipped_config_file_loads(path: Path) -> None:
 
 def test_shipped_default_matches_the_schema_defaults() -> None:
     # Identical except that the shipped file runs the two reference strategies (the schema
-    # runs none, so a config without [[strategies.run]] never trades by surprise).
+    # runs none, so a config without [[strategies.run]] never trades by surprise) and sets
+    # example risk limits and guards (the schema checks none it was not told to).
     shipped = load_settings(CONFIG_DIR / "tradebus.toml", env={})
     assert [run.strategy for run in shipped.strategies.run] == ["vwap_reversion", "momentum"]
+    assert shipped.risk.limits.max_position_notional == Decimal(2000)
+    assert shipped.risk.guards.max_drawdown_pct == Decimal(10)
     unchanged = shipped.strategies.model_copy(update={"run": ()})
-    assert shipped.model_copy(update={"strategies": unchanged}) == Settings()
+    risk = shipped.risk.model_copy(
+        update={"limits": RiskLimitSettings(), "guards": RiskGuardSettings()}
+    )
+    assert shipped.model_copy(update={"strategies": unchanged, "risk": risk}) == Settings()
 
 
 def test_live_futures_example_targets_usdm() -> None:

@@ -36,6 +36,17 @@ SYMBOLS = [
 ]  # fmt: skip
 
 
+NO_LIMITS: dict[str, object] = {
+    "risk.limits.max_position_notional": None,
+    "risk.limits.max_total_exposure": None,
+    "risk.limits.max_open_positions": None,
+    "risk.limits.daily_loss_limit_pct": None,
+    "risk.limits.cooldown_s": 0.0,
+    "risk.guards.consecutive_losses": None,
+    "risk.guards.max_drawdown_pct": None,
+}
+
+
 def trading_settings(folder: Path, **extra: object) -> Settings:
     overrides: dict[str, object] = {
         "executor.mode": "live",
@@ -52,6 +63,8 @@ def trading_settings(folder: Path, **extra: object) -> Settings:
         "runtime.control_socket": str(folder / "c.sock"),
         "risk.state_file": str(folder / "risk.json"),
         "risk.orders.default_entry_notional": "50",
+        # Not the shipped example limits: these runs trade every other bar on purpose.
+        **NO_LIMITS,
         "strategies.snapshot_file": str(folder / "strategies.json"),
         "strategies.run": [
             {
