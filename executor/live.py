@@ -46,7 +46,13 @@ from app.domain import (
     TradingStateChanged,
 )
 from app.domain.enums import OrderOrigin
-from app.domain.orders import AlgoOrderUpdated, OrderEvent, OrderRequest, OrderUpdated
+from app.domain.orders import (
+    AlgoOrderUpdated,
+    OrderRequest,
+    OrderUpdated,
+    UserStreamResynced,
+    VenueOrderEvent,
+)
 from config.executor import ExecutorSettings
 from executor.amend import Amender
 from executor.core import ExecutorCore, OrderObserver
@@ -188,9 +194,13 @@ class LiveExecutor:
         self.amend.request_cancel(order, order.cancel_reason or "cancel requested")
 
     # -- venue.order ------------------------------------------------------------------------
-    async def on_venue_event(self, event: OrderEvent) -> None:
+    async def on_venue_event(self, event: VenueOrderEvent) -> None:
         self.handled += 1
         core = self.core
+        if isinstance(event, UserStreamResynced):
+            # Fills or cancels during the gap never arrive as events: ask the exchange.
+            await self.reconcile(f"user stream re-established: {event.reason}")
+            return
         if isinstance(event, OrderUpdated):
             order = core.book.find(event)
             if order is not None:
@@ -238,8 +248,8 @@ class LiveExecutor:
     async def reconcile(self, reason: str = "") -> None:
         """Ask the exchange about every acknowledged open order (each query in its own task):
         for after the user-data stream was re-established, when events may have been lost
-        (wire it to the stream's `on_resync`). Fills the queries reveal are then fetched from
-        the trade list by the housekeeping loop."""
+        (`UserStreamResynced` on `venue.order` triggers it). Fills the queries reveal are then
+        fetched from the trade list by the housekeeping loop."""
         orders = [o for o in self.core.book.open_orders() if o.acknowledged]
         log.info("executor_reconciling", open_orders=len(orders), reason=reason)
         self.core.counts["reconciliations"] += 1

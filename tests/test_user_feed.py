@@ -30,6 +30,7 @@ from app.domain import (
     Side,
 )
 from app.domain.clock import ManualClock
+from app.domain.orders import UserStreamResynced
 from app.feeds.user import UserPublisher
 from exchange.binance.parse_user import (
     ListenKeyExpired,
@@ -150,8 +151,13 @@ async def test_resync_raises_a_warning_alert_with_the_reason(
 ) -> None:
     clock.advance(12.5)
     await publisher.on_resync("listenKey expired; reconnected after 3.2 s")
-    assert await bus.run_until_idle() == 1
-    (delivered,) = seen
+    assert await bus.run_until_idle() == 2
+    resynced, delivered = seen
+    # The executor hears it first (it re-queries its open orders), then the operators.
+    assert resynced == (
+        "venue.order",
+        UserStreamResynced("listenKey expired; reconnected after 3.2 s", NOW_MS + 12_500),
+    )
     assert delivered == (
         "system.alert",
         Alert(
@@ -171,7 +177,7 @@ async def test_alert_source_names_the_feed(bus: Bus, seen: Seen, clock: ManualCl
     futures_feed = UserPublisher(bus=bus, clock=clock, source="user_data.usdm")
     await futures_feed.on_resync("connection dropped")
     await bus.run_until_idle()
-    (_, alert) = seen[0]
+    (_, alert) = seen[1]
     assert isinstance(alert, Alert)
     assert alert.source == "user_data.usdm"
 
@@ -184,7 +190,7 @@ async def test_publishing_without_subscribers_is_fine(clock: ManualClock) -> Non
     await publisher.on_resync("reconnected")
     assert await lonely.run_until_idle() == 0
     assert {topic.name: topic.unrouted for topic in lonely.topics} == {
-        "venue.order": 1,
+        "venue.order": 2,
         "account.update": 1,
         "system.alert": 1,
     }

@@ -11,6 +11,7 @@ message type, delivery, bound and overflow policy.
 |                          | ReplaceOrder                     |          |                    |
 | `venue.order`            | OrderUpdated / QuickFill /       | fan-out  | block              |
 |                          | AlgoOrderUpdated (raw, exchange) |          |                    |
+|                          | / UserStreamResynced             |          |                    |
 | `order.update`           | OrderUpdated / OrderDenied /     | fan-out  | block              |
 |                          | QuickFill / AlgoOrderUpdated     |          |                    |
 | `account.update`         | AccountUpdated / BalanceChanged  | fan-out  | block              |
@@ -57,7 +58,7 @@ from app.domain import (
     TradingStateChanged,
 )
 from app.domain.account import AccountEvent
-from app.domain.orders import OrderEvent, OrderRequest
+from app.domain.orders import OrderEvent, OrderRequest, UserStreamResynced, VenueOrderEvent
 
 T = TypeVar("T")
 
@@ -172,8 +173,9 @@ ORDER_REQUEST: ChannelSpec[OrderRequest] = ChannelSpec(
     "order.request", (SubmitOrder, CancelOrder, ReplaceOrder), Delivery.POINT_TO_POINT,
     Overflow.BLOCK, CapacityClass.ORDER, "orders approved by the risk gate, to the executor",
 )  # fmt: skip
-VENUE_ORDER: ChannelSpec[OrderEvent] = ChannelSpec(
-    "venue.order", (OrderUpdated, QuickFill, AlgoOrderUpdated), Delivery.FANOUT, Overflow.BLOCK,
+VENUE_ORDER: ChannelSpec[VenueOrderEvent] = ChannelSpec(
+    "venue.order", (OrderUpdated, QuickFill, AlgoOrderUpdated, UserStreamResynced),
+    Delivery.FANOUT, Overflow.BLOCK,
     CapacityClass.ORDER, "the exchange's order events as received, to the executor",
 )  # fmt: skip
 ORDER_UPDATE: ChannelSpec[OrderEvent] = ChannelSpec(

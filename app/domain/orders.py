@@ -201,4 +201,14 @@ class OrderDenied:
     client_order_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UserStreamResynced:
+    """The user-data stream was re-established: order events in the gap may be lost, so the
+    executor re-queries the orders it still thinks are open."""
+
+    reason: str
+    ts_ms: int
+
+
 OrderEvent = OrderUpdated | OrderDenied | QuickFill | AlgoOrderUpdated
+VenueOrderEvent = OrderUpdated | QuickFill | AlgoOrderUpdated | UserStreamResynced

@@ -17,7 +17,7 @@ from typing import Any
 from app.bus import ACCOUNT_UPDATE, SYSTEM_ALERT, VENUE_ORDER, Bus
 from app.domain import AlertSeverity, Clock
 from app.domain.account import AccountUpdated, BalanceChanged
-from app.domain.orders import AlgoOrderUpdated, OrderUpdated, QuickFill
+from app.domain.orders import AlgoOrderUpdated, OrderUpdated, QuickFill, UserStreamResynced
 from app.domain.system import Alert
 
 __all__ = ["UserPublisher"]
@@ -48,6 +48,7 @@ class UserPublisher:
     async def on_resync(self, reason: str) -> None:
         """The stream was re-established; events in the gap may be lost."""
         self.counts["resyncs"] += 1
+        await self._orders.send(UserStreamResynced(reason, self._clock.now_ms()))
         await self._alerts.send(
             Alert(
                 severity=AlertSeverity.WARNING,

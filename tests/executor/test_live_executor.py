@@ -32,6 +32,7 @@ from app.domain import (
     TradingStateChanged,
 )
 from app.domain.enums import ExecutionType
+from app.domain.orders import UserStreamResynced
 from exchange.sim.faults import FaultKind, FaultRule
 from executor.halt import HALTED_REASON
 from executor.placement import NEVER_REACHED
@@ -371,6 +372,19 @@ async def test_reconcile_learns_what_happened_while_no_event_came() -> None:
         await rig.executor.reconcile("test")
         canceled = await rig.wait_status("tb-quiet", OrderStatus.CANCELED)
         assert canceled.strategy == "s1"
+
+
+async def test_a_user_stream_resync_on_venue_order_makes_the_executor_ask_the_exchange() -> None:
+    async with executor_rig() as rig:
+        price = await _resting_price(rig)
+        await rig.request(order("tb-gap", price=price))
+        await rig.wait_status("tb-gap", OrderStatus.NEW)
+        client = rig.port.client  # type: ignore[attr-defined]
+        await client.cancel_order("BTCUSDT", "tb-gap")  # its event was lost in the gap
+        await rig.executor.on_venue_event(UserStreamResynced("reconnected", rig.clock.now_ms()))
+        canceled = await rig.wait_status("tb-gap", OrderStatus.CANCELED)
+        assert canceled.strategy == "s1"
+        assert rig.executor.status()["counts"]["reconciliations"] == 1
 
 
 # -- halt, flatten, trading state -------------------------------------------------------------
