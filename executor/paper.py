@@ -44,7 +44,7 @@ import dataclasses
 import itertools
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -76,7 +76,6 @@ from app.domain import (
     OrderPurpose,
     OrderStatus,
     OrderType,
-    OrderUpdated,
     ReplaceOrder,
     Side,
     SubmitOrder,
@@ -99,6 +98,7 @@ from executor.paper_fills import (
     match_book,
     match_kline,
 )
+from executor.stamping import intent_update
 
 __all__ = ["HALTED_REASON", "PaperExecutor"]
 
@@ -522,28 +522,23 @@ class PaperExecutor:
     ) -> None:
         """The order's state as an OrderUpdated, stamped from the original request."""
         request = order.request
+        update = intent_update(
+            request,
+            status=order.status,
+            ts_ms=at,
+            quantity=request.quantity,
+            price=request.price,
+            filled_quantity=order.filled,
+        )
         await self._updates.send(
-            OrderUpdated(
+            replace(
+                update,
                 client_order_id=order.cid,
-                symbol=request.symbol,
-                side=request.side,
-                order_type=request.order_type,
-                status=order.status,
-                quantity=request.quantity,
-                filled_quantity=order.filled,
-                ts_ms=at,
-                price=request.price,
                 average_fill_price=order.average,
                 exchange_order_id=order.exchange_order_id,
                 fill=fill,
                 reason=order.reason,
                 execution_type=kind,
-                reduce_only=request.reduce_only,
-                stop_price=request.stop_price,
-                time_in_force=request.time_in_force,
-                strategy=request.strategy,
-                signal_id=request.signal_id,
-                purpose=request.purpose,
             )
         )
 

@@ -14,29 +14,51 @@ from dataclasses import replace
 from decimal import Decimal
 
 from app.domain.enums import OrderStatus
-from app.domain.orders import Fill, OrderUpdated
+from app.domain.orders import Fill, OrderUpdated, SubmitOrder
 from executor.tracked import TrackedOrder
 
-__all__ = ["local_update", "stamped_updates"]
+__all__ = ["intent_update", "local_update", "stamped_updates"]
+
+
+def intent_update(
+    request: SubmitOrder,
+    *,
+    status: OrderStatus,
+    ts_ms: int,
+    quantity: Decimal,
+    price: Decimal | None,
+    filled_quantity: Decimal = Decimal(0),
+) -> OrderUpdated:
+    """An update describing the intent itself, stamped with its strategy, signal and purpose:
+    the base of the updates the live executor makes up and of every paper-executor update."""
+    return OrderUpdated(
+        client_order_id=request.client_order_id,
+        symbol=request.symbol,
+        side=request.side,
+        order_type=request.order_type,
+        status=status,
+        quantity=quantity,
+        filled_quantity=filled_quantity,
+        ts_ms=ts_ms,
+        price=price,
+        reduce_only=request.reduce_only,
+        stop_price=request.stop_price,
+        time_in_force=request.time_in_force,
+        strategy=request.strategy,
+        signal_id=request.signal_id,
+        purpose=request.purpose,
+    )
 
 
 def local_update(order: TrackedOrder, ts_ms: int, reason: str = "") -> OrderUpdated:
     """The order's state as an update of our own making (PENDING_NEW, UNKNOWN, a local
     rejection, PENDING_CANCEL): built from the intent, no fill."""
-    request = order.request
-    base = order.last or OrderUpdated(
-        client_order_id=request.client_order_id,
-        symbol=request.symbol,
-        side=request.side,
-        order_type=request.order_type,
+    base = order.last or intent_update(
+        order.request,
         status=order.status,
-        quantity=order.quantity,
-        filled_quantity=Decimal(0),
         ts_ms=ts_ms,
+        quantity=order.quantity,
         price=order.price,
-        reduce_only=request.reduce_only,
-        stop_price=request.stop_price,
-        time_in_force=request.time_in_force,
     )
     return _stamp(order, replace(base, ts_ms=ts_ms, execution_type=None), None, reason)
 
@@ -48,9 +70,9 @@ def stamped_updates(
     if not new_fills:
         return [_stamp(order, report, None, report.reason)]
     ordered = sorted(new_fills, key=lambda f: f.trade_id)
-    earlier = [f for f in order.fills.values() if f not in ordered]
-    quantity = sum((f.quantity for f in earlier), Decimal(0))
-    value = sum((f.price * f.quantity for f in earlier), Decimal(0))
+    # What the fills booked before this report add up to (the order keeps running sums).
+    quantity = order.booked_quantity - sum((f.quantity for f in ordered), Decimal(0))
+    value = order.booked_notional - sum((f.price * f.quantity for f in ordered), Decimal(0))
     updates: list[OrderUpdated] = []
     for index, fill in enumerate(ordered):
         quantity += fill.quantity

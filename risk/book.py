@@ -101,7 +101,7 @@ class RiskBook:
             return None
         if fill.fee_asset == quote:
             return fill.fee
-        if fill.fee_asset == fill.symbol[: -len(quote)]:
+        if fill.fee_in_base:
             return fill.fee * fill.price
         return None
 

@@ -263,14 +263,7 @@ class RiskGate:
             signal_id=signal_id,
         )
         if isinstance(order, SubmitOrder):
-            self.book.add_pending(
-                client_order_id=cid,
-                strategy=strategy,
-                symbol=symbol,
-                side=side,
-                quantity=order.quantity,
-                is_entry=False,
-            )
+            # Closes in flight are the closing ledger's; the book's pending orders are entries.
             self.closing.add(cid, strategy, symbol, order.quantity)
         return order
 

@@ -621,7 +621,7 @@ def _fee_in_quote(fill: Fill) -> float:
         return 0.0
     if fill.symbol.endswith(asset):
         return float(fill.fee)
-    if fill.symbol.startswith(asset):
+    if fill.fee_in_base:
         return float(fill.fee * fill.price)
     return 0.0
 
