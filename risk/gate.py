@@ -511,9 +511,10 @@ class RiskGate:
         change = self.state.due(now)
         if change is not None:
             await self._apply(change)
-        opening = self.book.day_open_equity
+        day = self.book.day
         self.book.roll_day(now)
-        self._dirty = self._dirty or self.book.day_open_equity != opening
+        # A new UTC day must be saved even when its opening equity equals yesterday's.
+        self._dirty = self._dirty or self.book.day != day
         if self._dirty and self.clock.monotonic() - self._last_persist >= _PERSIST_EVERY_S:
             await self.persist()
 
