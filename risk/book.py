@@ -383,7 +383,7 @@ class RiskBook:
             "entries_today": dict(self._entries_today),
             "quantity_today": {s: str(q) for s, q in self._quantity_today.items()},
             "last_entry_ms": dict(self._last_entry_ms),
-            "seen_trade_ids": [[s, t] for s, t in self._seen_order],
+            "seen_trade_ids": list(self._seen_order),
         }
 
     @classmethod

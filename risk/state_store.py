@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from app.atomic_file import replace_atomically
 
 __all__ = [
@@ -64,7 +66,10 @@ def encode_state(state: SavedState) -> bytes:
         "book": state.book,
         "closing": state.closing,
     }
-    return json.dumps(document, indent=1, sort_keys=True).encode()
+    # msgspec, not json.dumps: this runs on the event loop every few seconds while trading,
+    # and the book keeps ten thousand trade ids. json took ~15 ms here (a stall an order
+    # would wait behind); msgspec takes ~1 ms for the same sorted, indented document.
+    return msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=1)
 
 
 def decode_state(data: bytes) -> SavedState:

@@ -8,8 +8,8 @@
    so bars closed while disconnected reach downstream before any newer frame;
 3. reads frames until the server closes, the socket fails, the server announces a shutdown,
    or the staleness watchdog closes it (:meth:`StreamConnection.request_close`: stale
-   streams, or rotation at ``max_age_s``), yielding to the event loop every
-   :data:`FRAMES_PER_YIELD` frames so a burst never starves other tasks.
+   streams, or rotation at ``max_age_s``), yielding to the event loop after every closed kline
+   and every :data:`FRAMES_PER_YIELD` frames, so a burst never starves other tasks.
 
 Klines go through the shared :class:`~exchange.binance.kline_gaps.KlineSequencer`; a gap the
 stream reveals is filled from REST inline, before the next frame is read. A failed or
@@ -64,6 +64,10 @@ _MAX_DOUBLINGS: Final = 32
 # bounds that stall to well under a millisecond for a cost of one event-loop pass per batch.
 FRAMES_PER_YIELD: Final = 32
 SERVER_SHUTDOWN: Final = "server_shutdown"
+# A closed bar is what strategies trade on. Yielding right after delivering one lets the
+# signal → risk → order chain it starts run before the rest of the bar-close burst is parsed:
+# otherwise an order waits behind every other symbol's closing frames (tick-to-trade).
+_BAR_CLOSED: Final = "bar_closed"
 ROTATION: Final = "rotation"
 STALE: Final = "stale"
 _IMMEDIATE: Final = frozenset({SERVER_SHUTDOWN, ROTATION})
@@ -286,10 +290,11 @@ class StreamConnection:
                 raise _Lost(f"receive failed: {exc!r}") from exc
             if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 counters["frames"] += 1
-                if await self._handle(message.data) == SERVER_SHUTDOWN:
+                outcome = await self._handle(message.data)
+                if outcome == SERVER_SHUTDOWN:
                     return SERVER_SHUTDOWN
                 until_yield -= 1
-                if not until_yield:
+                if not until_yield or outcome == _BAR_CLOSED:
                     until_yield = FRAMES_PER_YIELD
                     await asyncio.sleep(0)
             elif message.type is aiohttp.WSMsgType.ERROR:
@@ -321,6 +326,8 @@ class StreamConnection:
                 )
             if gap_pending:
                 await self._backfill(stream, message.symbol, message.interval)
+            if emitted and message.closed:
+                return _BAR_CLOSED
         elif isinstance(message, BookTicker | MarkPrice):
             await self._on_message(frame)
         elif isinstance(message, ServerShutdown):

@@ -58,6 +58,10 @@ _FUNDING_RATE_STEP: Final = Decimal("0.00000001")
 _FUNDING_RATE_RANGE: Final = (-10_000, 30_000)
 _QUANTITY_STEP: Final = Decimal("0.001")
 _MAX_BOOK_QUANTITY_STEPS: Final = 5_000
+# One book-quantity unit is worth about this much quote at the symbol's start price (0.001 BTC
+# at 60,000): top-of-book depth then spans ~60 to ~300,000 quote units on every symbol, as on
+# Binance's USDT markets, instead of a few units of a coin worth 1.
+BOOK_UNIT_NOTIONAL: Final = Decimal(60)
 # Kinds at the same millisecond go out in this order.
 _KLINE, _BOOK, _MARK = 0, 1, 2
 
@@ -71,12 +75,21 @@ class SymbolMarket:
     spread_ticks: int = 1
     basis_ticks: int = 2  # the mark price strays at most this far from the last close
     funding_interval_hours: int = DEFAULT_FUNDING_INTERVAL_HOURS
+    book_quantity_unit: Decimal = _QUANTITY_STEP  # top-of-book quantities are multiples
 
     def __post_init__(self) -> None:
         if not (self.tick_size.is_finite() and self.tick_size > 0):
             raise ValueError(f"tick_size must be positive, got {self.tick_size}")
+        if not (self.book_quantity_unit.is_finite() and self.book_quantity_unit > 0):
+            raise ValueError(f"book_quantity_unit must be positive, got {self.book_quantity_unit}")
         if self.spread_ticks < 1 or self.basis_ticks < 0 or self.funding_interval_hours < 1:
             raise ValueError(f"invalid market settings: {self}")
+
+
+def book_quantity_unit(start_price: Decimal, step_size: Decimal) -> Decimal:
+    """A whole number of lot steps worth about `BOOK_UNIT_NOTIONAL` at `start_price`."""
+    steps = (BOOK_UNIT_NOTIONAL / start_price / step_size).to_integral_value(rounding=ROUND_FLOOR)
+    return max(steps, Decimal(1)) * step_size
 
 
 def kline_stream(symbol: str, interval: str) -> str:
@@ -272,8 +285,9 @@ class _SymbolFeed:
         tick = self._market.tick_size
         bid = max((price / tick).to_integral_value(rounding=ROUND_FLOOR), Decimal(1)) * tick
         ask = bid + self._market.spread_ticks * tick
-        bid_quantity = self._rng.randint(1, _MAX_BOOK_QUANTITY_STEPS) * _QUANTITY_STEP
-        ask_quantity = self._rng.randint(1, _MAX_BOOK_QUANTITY_STEPS) * _QUANTITY_STEP
+        unit = self._market.book_quantity_unit
+        bid_quantity = self._rng.randint(1, _MAX_BOOK_QUANTITY_STEPS) * unit
+        ask_quantity = self._rng.randint(1, _MAX_BOOK_QUANTITY_STEPS) * unit
         self._next_update_id += 1
         book: dict[str, object] = {"u": self._next_update_id, "s": self._symbol}
         if self._market.futures:

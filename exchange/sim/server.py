@@ -46,7 +46,7 @@ from exchange.sim.futures_engine import FuturesEngine
 from exchange.sim.gateway import SimGateway, Venue
 from exchange.sim.kline_files import load_klines_file
 from exchange.sim.market_api import MarketData
-from exchange.sim.market_feed import SimMarketFeed, SymbolMarket
+from exchange.sim.market_feed import SimMarketFeed, SymbolMarket, book_quantity_unit
 from exchange.sim.options import SimOptions
 from exchange.sim.price_sources import PriceSource, ReplayMarket
 from exchange.sim.private_stream import SimPrivateStreamServer
@@ -224,7 +224,10 @@ class SimExchange:
             sources,
             {
                 s.symbol: SymbolMarket(
-                    tick_size=s.tick_size, futures=futures, spread_ticks=options.spread_ticks
+                    tick_size=s.tick_size,
+                    futures=futures,
+                    spread_ticks=options.spread_ticks,
+                    book_quantity_unit=book_quantity_unit(s.start_price, s.step_size),
                 )
                 for s in symbols
             },

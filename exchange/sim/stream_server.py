@@ -198,6 +198,11 @@ class SimStreamServer:
                     self.on_frame_sent(text)
                 if client.outbox.empty():
                     client.idle.set()
+                else:
+                    # aiohttp writes without suspending while the socket takes the bytes, so a
+                    # bar-close burst would hold the loop for its whole length. An exchange
+                    # accepts orders while it fans market data out: let the gateway run.
+                    await asyncio.sleep(0)
 
     def _control(self, client: _Client, text: str) -> str:
         """The reply to one control message (the subscription change is made here)."""

@@ -408,6 +408,53 @@ async def test_a_burst_of_buffered_frames_lets_other_tasks_run(server: StreamSer
     assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= FRAMES_PER_YIELD
 
 
+async def test_a_closed_kline_lets_what_it_woke_run_before_the_next_frame(
+    server: StreamServer,
+) -> None:
+    """A bar close starts the signal → order chain: it must not wait behind the rest of the
+    bar-close burst (tick-to-trade), even when aiohttp has the whole burst buffered."""
+    bars, books_between = 20, 3
+    frames = [book_json(1)]
+    for index in range(bars):
+        frames += [
+            kline_json(index),
+            *(book_json(index * 10 + n + 2) for n in range(books_between)),
+        ]
+    gate, bar_closed = asyncio.Event(), asyncio.Event()
+    delivered, at_close, seen_by_waiter = 0, 0, []
+
+    async def on_message(frame: MarketFrame) -> None:
+        nonlocal delivered, at_close
+        delivered += 1
+        if delivered == 1:
+            await gate.wait()  # hold the reader until the whole burst is buffered
+        if isinstance(frame.message, Kline) and frame.message.closed:
+            at_close = delivered
+            bar_closed.set()
+
+    async def strategy() -> None:
+        while len(seen_by_waiter) < bars:
+            await bar_closed.wait()
+            bar_closed.clear()
+            seen_by_waiter.append((at_close, delivered))
+
+    streams = MarketStreams(
+        name="spot", base_url=server.base_url, streams=[BTC_1M, BTC_BOOK], clock=ManualClock(),
+        on_message=on_message, fetch_klines=None, limits=limits(),
+    )  # fmt: skip
+    async with running(streams), asyncio.TaskGroup() as group:
+        waiter = group.create_task(strategy())
+        conn = await server.next_connection()
+        conn.send(*frames)
+        await conn.wait_sent(len(frames))
+        gate.set()
+        async with asyncio.timeout(GUARD_S):
+            await waiter
+    assert len(seen_by_waiter) == bars
+    # Each time, the woken task ran while the reader still stood on the closed kline.
+    assert all(closed_at == now for closed_at, now in seen_by_waiter), seen_by_waiter
+
+
 async def test_server_close_reconnects_with_growing_jittered_backoff_then_backfills(
     server: StreamServer,
 ) -> None:

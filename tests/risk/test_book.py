@@ -156,7 +156,7 @@ def test_seen_trade_ids_are_bounded() -> None:
     seen = book.snapshot()["seen_trade_ids"]
     assert isinstance(seen, list)
     assert len(seen) == SEEN_TRADE_IDS
-    assert seen[0] == ["BTCUSDT", 1]
+    assert tuple(seen[0]) == ("BTCUSDT", 1)
     assert book.position("s1", "BTCUSDT") == D(1)
     # The oldest id was forgotten: it counts again; the newest is still known.
     book.on_fill(strategy="s1", fill=fill(SEEN_TRADE_IDS, Side.BUY, "1", "1"))

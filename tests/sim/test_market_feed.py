@@ -11,7 +11,12 @@ import pytest
 
 from app.domain.market import BookTicker, Kline, MarkPrice
 from exchange.binance.parse_market import decode_market_frame
-from exchange.sim.market_feed import SimMarketFeed, SymbolMarket, next_funding_time_ms
+from exchange.sim.market_feed import (
+    SimMarketFeed,
+    SymbolMarket,
+    book_quantity_unit,
+    next_funding_time_ms,
+)
 from exchange.sim.price_sources import ReplayMarket
 from exchange.sim.synthetic import SyntheticMarket
 
@@ -219,3 +224,45 @@ def test_configuration_is_checked() -> None:
         make_feed(updates=0)
     with pytest.raises(ValueError, match="invalid market"):
         SymbolMarket(TICK, spread_ticks=0)
+
+
+@pytest.mark.parametrize(
+    ("price", "step", "unit"),
+    [
+        ("60000", "0.00001", "0.001"),  # BTCUSDT: the unit it always had
+        ("3000", "0.0001", "0.0200"),
+        ("1", "0.1", "60.0"),  # a coin worth 1: 60 coins, not 0.001
+        ("2000000", "0.001", "0.001"),  # under one step: one step
+    ],
+)
+def test_book_quantity_unit_is_worth_about_60_quote(price: str, step: str, unit: str) -> None:
+    assert book_quantity_unit(Decimal(price), Decimal(step)) == Decimal(unit)
+
+
+def test_top_of_book_depth_is_realistic_for_a_cheap_coin() -> None:
+    """With a fixed 0.001 unit a coin at 1 quoted at most 5 units: a 50 USDT market order
+    then walked twenty levels. Depth scaled to the price quotes 60 to 300,000 quote units."""
+    price = Decimal(1)
+    source = SyntheticMarket(
+        "XAAUSDT", seed=3, start_price=price, tick_size=Decimal("0.0001"), start_ms=T0
+    )
+    unit = book_quantity_unit(price, Decimal("0.1"))
+    feed = SimMarketFeed(
+        {"XAAUSDT": source},
+        {"XAAUSDT": SymbolMarket(Decimal("0.0001"), book_quantity_unit=unit)},
+        seed=2,
+    )
+    books = [
+        decode_market_frame(frame).message
+        for name, frame in feed.frames_until(T0 + 60 * MINUTE)
+        if name.endswith("@bookTicker")
+    ]
+    notionals = sorted(b.ask_price * b.ask_quantity for b in books if isinstance(b, BookTicker))
+    assert len(notionals) >= 200
+    assert notionals[0] >= 50  # one unit (~60 quote) at a price that drifted a little
+    assert notionals[len(notionals) // 2] > 10_000
+
+
+def test_book_quantity_unit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="book_quantity_unit"):
+        SymbolMarket(TICK, book_quantity_unit=Decimal(0))

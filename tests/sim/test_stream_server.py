@@ -244,6 +244,31 @@ async def test_stall_holds_frames_back_then_releases_them() -> None:
         assert messages == expected(False, T0 + 30_000, [BTC_1M])
 
 
+async def test_a_burst_of_frames_lets_other_tasks_run_between_frames() -> None:
+    """An exchange takes orders while it fans market data out: a bar-close burst must not hold
+    the simulator's loop (and so its order gateway) until the last frame is written."""
+    sent = 0
+    sent_when_other_task_ran: list[int] = []
+
+    def on_frame_sent(text: str) -> None:
+        nonlocal sent
+        sent += 1
+        if sent == 1:
+            asyncio.get_running_loop().call_soon(lambda: sent_when_other_task_ran.append(sent))
+
+    async with serving() as sim, aiohttp.ClientSession() as session:
+        sim.server.on_frame_sent = on_frame_sent
+        ws = await session.ws_connect(f"{sim.base_url}/stream?streams={BTC_1M}/{BTC_BOOK}")
+        await sim.wait_for_connections(1)
+        await sim.advance(10 * 60)  # ten minutes at once: 80 frames queued together
+        async with asyncio.timeout(GUARD_S):
+            for _ in range(80):
+                await ws.receive_str()
+        await ws.close()
+    assert sent_when_other_task_ran, "the other task never ran"
+    assert sent_when_other_task_ran[0] <= 2
+
+
 async def test_as_fast_as_possible_needs_no_clock() -> None:
     downstream = Downstream()
     async with (
