@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from app.domain.enums import Mode
+from config.database import DatabaseSettings
 from config.exchange import ExchangeSettings
 from config.executor import ExecutorSettings
 from config.fields import SECTION_CONFIG, OptionalPath, OptionalSecret, SettingsIssues, upper
@@ -186,6 +187,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -454,6 +454,7 @@ def test_render_effective_is_toml_with_masked_secrets() -> None:
         "alerts",
         "risk",
         "executor",
+        "database",
     ]
     assert parsed["exchange"]["api_key"] == "**********"
     assert parsed["exchange"]["api_secret"] == "**********"
@@ -513,3 +514,24 @@ def test_package_re_exports_the_public_api() -> None:
         assert name in namespace
     assert namespace["load_settings"] is load_settings
     assert namespace["Settings"] is Settings
+
+
+def test_database_url_is_checked_and_never_holds_a_password() -> None:
+    settings = load_settings(None, overrides={}, env={}, dotenv_file=None)
+    assert settings.database.url == "sqlite:///status/tradebus.db"
+    env = {
+        "TRADEBUS_DATABASE__URL": "postgresql://trader@db.internal/tradebus",
+        "TRADEBUS_DATABASE__PASSWORD": "hunter2-db",
+    }
+    settings = load_settings(None, env=env, dotenv_file=None)
+    assert settings.database.url == "postgresql://trader@db.internal/tradebus"
+    assert "hunter2-db" in secret_values(settings)
+    assert "hunter2-db" not in render_effective(settings)
+    with pytest.raises(ConfigError, match=r"database\.url: .*password"):
+        load_settings(
+            None,
+            env={"TRADEBUS_DATABASE__URL": "postgresql://trader:hunter2@db/tradebus"},
+            dotenv_file=None,
+        )
+    with pytest.raises(ConfigError, match=r"database\.url: unsupported database 'mysql'"):
+        load_settings(None, env={"TRADEBUS_DATABASE__URL": "mysql://x@h/db"}, dotenv_file=None)
