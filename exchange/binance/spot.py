@@ -103,6 +103,19 @@ class SpotClient:
         )
         return parse_spot_orders(body)
 
+    async def all_orders(
+        self, symbol: str, *, from_order_id: int | None = None, limit: int = 1000
+    ) -> list[OrderUpdated]:
+        """Every order of ``symbol``, open or final, in id order: from ``from_order_id`` on
+        when given, else the most recent ``limit`` (at most 1000; page with the last id + 1)."""
+        params: list[tuple[str, str | int]] = [("symbol", symbol), ("limit", limit)]
+        if from_order_id is not None:
+            params.append(("orderId", from_order_id))
+        body = await self.transport.request(
+            "GET", "/api/v3/allOrders", params, security=Security.SIGNED, weight=20
+        )
+        return parse_spot_orders(body)
+
     async def place_order(self, order: SubmitOrder) -> tuple[OrderUpdated, tuple[Fill, ...]]:
         """Send a new order. Raises ``StatusUnknownError`` when the outcome was lost."""
         body = await self.transport.request(

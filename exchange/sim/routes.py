@@ -3,9 +3,9 @@
 An ``Operation`` is named once and reached two ways: a REST path (``SPOT_REST``,
 ``FUTURES_REST``) and, where Binance offers one, a WebSocket-API method (``SPOT_WS_API``,
 ``FUTURES_WS_API``). Weights and order counts are Binance's published ones (spot: order 1,
-query order 4, openOrders 6 or 80, myTrades 20, account 20; USD-M: order 0 on the IP budget
-and 1 on the order count, userTrades/account/balance/positionRisk 5, positionSide 30; algo
-orders like orders, algo query/cancel 1, openAlgoOrders 1 or 40).
+query order 4, openOrders 6 or 80, allOrders 20, myTrades 20, account 20; USD-M: order 0 on
+the IP budget and 1 on the order count, userTrades/account/balance/positionRisk 5,
+positionSide 30; algo orders like orders, algo query/cancel 1, openAlgoOrders 1 or 40).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class SpotCalls(Protocol):
     def cancel_order(self, params: Params, now_ms: int) -> dict[str, Any]: ...
     def cancel_replace(self, params: Params, now_ms: int) -> dict[str, Any]: ...
     def open_orders(self, params: Params, now_ms: int) -> list[dict[str, Any]]: ...
+    def all_orders(self, params: Params, now_ms: int) -> list[dict[str, Any]]: ...
     def my_trades(self, params: Params, now_ms: int) -> list[dict[str, Any]]: ...
     def account(self, params: Params, now_ms: int) -> dict[str, Any]: ...
 
@@ -80,6 +81,7 @@ def spot_operations(engine: SpotCalls, market: MarketData) -> dict[str, Operatio
             "order.cancelReplace", 1, engine.cancel_replace, orders=1, kind=Kind.PLACE
         ),
         "openOrders.status": _signed("openOrders.status", _with_symbol(6, 80), engine.open_orders),
+        "allOrders": _signed("allOrders", 20, engine.all_orders),
         "myTrades": _signed("myTrades", 20, engine.my_trades),
         "account.status": _signed("account.status", 20, engine.account),
     }
@@ -140,6 +142,7 @@ SPOT_REST: Final = (
     ("DELETE", "/api/v3/order", "order.cancel"),
     ("POST", "/api/v3/order/cancelReplace", "order.cancelReplace"),
     ("GET", "/api/v3/openOrders", "openOrders.status"),
+    ("GET", "/api/v3/allOrders", "allOrders"),
     ("GET", "/api/v3/myTrades", "myTrades"),
     ("GET", "/api/v3/account", "account.status"),
 )
@@ -184,6 +187,7 @@ SPOT_WS_API: Final = {
         "order.cancel",
         "order.cancelReplace",
         "openOrders.status",
+        "allOrders",
         "myTrades",
         "account.status",
     )

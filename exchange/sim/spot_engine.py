@@ -45,7 +45,7 @@ from exchange.sim.order_params_check import (
 )
 from exchange.sim.spot_orders import Balances, SpotOrder, SpotTrade
 from exchange.sim.spot_planning import plan_fills
-from exchange.sim.spot_queries import account_response, select_trades
+from exchange.sim.spot_queries import account_response, select_orders, select_trades
 from exchange.sim.spot_request import SpotRequest, check_filters, lookup_symbol, parse_new_order
 from exchange.sim.spot_wire import (
     account_position,
@@ -202,6 +202,12 @@ class SpotEngine:
             for o in sorted(self._orders[name].values(), key=lambda o: o.order_id)
             if o.is_open
         ]
+
+    def all_orders(self, params: Mapping[str, str], now_ms: int) -> list[dict[str, Any]]:
+        """GET /api/v3/allOrders: every order of one symbol, open or final."""
+        symbol = lookup_symbol(params, self._symbols)
+        orders = sorted(self._orders[symbol.symbol].values(), key=lambda o: o.order_id)
+        return [query_response(o) for o in select_orders(orders, params)]
 
     def my_trades(self, params: Mapping[str, str], now_ms: int) -> list[dict[str, Any]]:
         """GET /api/v3/myTrades."""

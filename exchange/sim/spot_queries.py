@@ -1,7 +1,9 @@
-"""Read-only spot answers built from the engine's state: myTrades selection and the account.
+"""Read-only spot answers built from the engine's state: myTrades and allOrders selection, and
+the account.
 
 ``select_trades`` applies GET /api/v3/myTrades' parameters (orderId, fromId, startTime,
 endTime, limit default 500 / max 1000) with Binance's refusals for bad combinations;
+``select_orders`` applies GET /api/v3/allOrders' (orderId, startTime, endTime, limit);
 ``account_response`` renders GET /api/v3/account.
 """
 
@@ -14,14 +16,23 @@ from typing import Any, Final
 from exchange.sim.errors import SimError
 from exchange.sim.matching import Fees
 from exchange.sim.order_params_check import int_param
-from exchange.sim.spot_orders import Balances, SpotTrade
+from exchange.sim.spot_orders import Balances, SpotOrder, SpotTrade
 from exchange.sim.spot_wire import fee_bips, n8
 
-__all__ = ["account_response", "select_trades"]
+__all__ = ["account_response", "select_orders", "select_trades"]
 
 _DAY_MS: Final = 24 * 3600 * 1000
 _DEFAULT_LIMIT: Final = 500
 _MAX_LIMIT: Final = 1000
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    asked = int_param(params, "limit")
+    if asked is None:
+        return _DEFAULT_LIMIT
+    if asked <= 0:
+        raise SimError(-1100, "Illegal characters found in parameter 'limit'.")
+    return min(asked, _MAX_LIMIT)
 
 
 def select_trades(trades: Sequence[SpotTrade], params: Mapping[str, str]) -> list[SpotTrade]:
@@ -29,9 +40,7 @@ def select_trades(trades: Sequence[SpotTrade], params: Mapping[str, str]) -> lis
     start = int_param(params, "startTime")
     end = int_param(params, "endTime")
     from_id = int_param(params, "fromId")
-    limit = min(int_param(params, "limit") or _DEFAULT_LIMIT, _MAX_LIMIT)
-    if limit <= 0:
-        raise SimError(-1100, "Illegal characters found in parameter 'limit'.")
+    limit = _limit(params)
     if from_id is not None and (start is not None or end is not None):
         raise SimError(-1128, "Combination of optional parameters invalid.")
     if start is not None and end is not None and end - start > _DAY_MS:
@@ -46,6 +55,25 @@ def select_trades(trades: Sequence[SpotTrade], params: Mapping[str, str]) -> lis
     ]
     # fromId / startTime read forwards from there; otherwise the most recent ones.
     return chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]
+
+
+def select_orders(orders: Sequence[SpotOrder], params: Mapping[str, str]) -> list[SpotOrder]:
+    """``orders`` in id order; open and final alike, as allOrders returns them."""
+    order_id = int_param(params, "orderId")
+    start = int_param(params, "startTime")
+    end = int_param(params, "endTime")
+    limit = _limit(params)
+    if start is not None and end is not None and end - start > _DAY_MS:
+        raise SimError(-1127, "More than 24 hours between startTime and endTime.")
+    chosen = [
+        o
+        for o in orders
+        if (order_id is None or o.order_id >= order_id)
+        and (start is None or o.time_ms >= start)
+        and (end is None or o.time_ms <= end)
+    ]
+    # orderId / startTime read forwards from there; otherwise the most recent ones.
+    return chosen[:limit] if order_id is not None or start is not None else chosen[-limit:]
 
 
 def account_response(

@@ -181,6 +181,30 @@ async def test_resting_limit_locks_the_quote_until_cancelled(client: SpotClient)
     assert raised.value.code == -2011
 
 
+async def test_all_orders_lists_final_and_open_orders_in_id_order(client: SpotClient) -> None:
+    book = await _book(client)
+    await client.place_order(_order("all-1", Side.BUY, OrderType.MARKET, "0.01"))
+    price = book.bid_price - Decimal(100)
+    await client.place_order(
+        _order("all-2", Side.BUY, OrderType.LIMIT, "0.01", price, TimeInForce.GTC)
+    )
+    await client.place_order(
+        _order("all-3", Side.BUY, OrderType.LIMIT, "0.01", price, TimeInForce.GTC)
+    )
+    await client.cancel_order("BTCUSDT", "all-3")
+    orders = await client.all_orders("BTCUSDT")
+    assert [(o.client_order_id, o.status) for o in orders] == [
+        ("all-1", OrderStatus.FILLED),
+        ("all-2", OrderStatus.NEW),
+        ("all-3", OrderStatus.CANCELED),
+    ]
+    second = orders[1].exchange_order_id
+    assert second is not None
+    later = await client.all_orders("BTCUSDT", from_order_id=second)
+    assert [o.client_order_id for o in later] == ["all-2", "all-3"]
+    assert [o.client_order_id for o in await client.all_orders("BTCUSDT", limit=1)] == ["all-3"]
+
+
 async def test_marketable_limit_fills_at_the_book_not_the_limit(client: SpotClient) -> None:
     book = await _book(client)
     update, fills = await client.place_order(

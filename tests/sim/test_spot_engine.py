@@ -357,6 +357,36 @@ def test_my_trades_filters_and_limits() -> None:
         e.my_trades({"symbol": "BTCUSDT", "fromId": "1", "startTime": "1"}, 0)
 
 
+def test_all_orders_lists_open_and_final_orders_with_allorders_parameters() -> None:
+    e = engine()
+    filled = e.new_order(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1"}, 2_000
+    )
+    resting = e.new_order(limit("BUY", "0.1", "50000.00"), 3_000)
+    canceled = e.new_order(limit("BUY", "0.1", "49000.00"), 4_000)
+    e.cancel_order({"symbol": "BTCUSDT", "orderId": str(canceled["orderId"])}, 5_000)
+    rows = e.all_orders({"symbol": "BTCUSDT"}, 6_000)
+    assert [(r["orderId"], r["status"]) for r in rows] == [
+        (filled["orderId"], "FILLED"),
+        (resting["orderId"], "NEW"),
+        (canceled["orderId"], "CANCELED"),
+    ]
+    assert [r["clientOrderId"] for r in rows] == [
+        filled["clientOrderId"], resting["clientOrderId"], canceled["clientOrderId"],
+    ]  # fmt: skip
+    from_resting = e.all_orders({"symbol": "BTCUSDT", "orderId": str(resting["orderId"])}, 0)
+    assert [r["orderId"] for r in from_resting] == [resting["orderId"], canceled["orderId"]]
+    assert [r["orderId"] for r in e.all_orders({"symbol": "BTCUSDT", "limit": "1"}, 0)] == [
+        canceled["orderId"]
+    ]
+    assert [r["orderId"] for r in e.all_orders({"symbol": "BTCUSDT", "startTime": "3500"}, 0)] == [
+        canceled["orderId"]
+    ]
+    assert e.all_orders({"symbol": "ETHUSDT"}, 0) == []
+    with pytest.raises(SimError):
+        e.all_orders({"symbol": "BTCUSDT", "limit": "0"}, 0)
+
+
 def test_account_omits_zero_balances_on_request() -> None:
     e = SpotEngine([BTC], balances={"USDT": D(10), "BNB": D(0)})
     assert [b["asset"] for b in e.account({}, 0)["balances"]] == ["BNB", "USDT"]
