@@ -20,13 +20,19 @@ component (`protective_stops`, duck-typed by `StopsHook`) gets the symbol's net 
 our own booked fills (and the exchange's liquidation/ADL fills) after every fill, in a task
 of its own, and every `AlgoOrderUpdated`; `positions.seed` takes the exchange's positions at
 start-up.
+
+Persistence (issue 8): `journal` (an `IntentJournal`, the recorder's) is awaited before the
+first send of every client order id (`journal.WriteAhead`; its waits are in `status()`).
+After a restart, `adopt(report)` loads what `reconciliation.reconcile` found into the book and
+publishes its synthetic updates once; `reconcile_periodically` runs the same diff against the
+executor's own book while trading and publishes only the differences.
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -57,8 +63,16 @@ from config.executor import ExecutorSettings
 from executor.amend import Amender
 from executor.core import ExecutorCore, OrderObserver
 from executor.halt import HaltGate
+from executor.journal import IntentJournal, JournaledPort, NoJournal, WriteAhead
 from executor.placement import Placement
 from executor.positions import NetPosition, NetPositions
+from executor.reconciliation import (
+    ReconcileReport,
+    ReconciliationFailed,
+    apply_report,
+    known_from_book,
+    reconcile,
+)
 from executor.tracked import OrderBook, TrackedOrder
 from executor.venue_port import VenuePort
 
@@ -94,6 +108,7 @@ class LiveExecutor:
         protective_stops: StopsHook | None = None,
         observers: Sequence[OrderObserver] = (),
         rng: random.Random | None = None,
+        journal: IntentJournal | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -102,10 +117,14 @@ class LiveExecutor:
         self.stops = protective_stops
         self.positions = NetPositions()
         self._foreign_trades: deque[tuple[str, int]] = deque(maxlen=_FOREIGN_TRADES_REMEMBERED)
+        self.write_ahead = WriteAhead(journal or NoJournal(), clock)
+        # The highest trade id seen per symbol: where the periodic reconciliation reads on.
+        self.trade_cursor: dict[str, int] = {}
+        self.last_reconciliation: dict[str, Any] | None = None
         self.core = ExecutorCore(
             bus=bus,
             clock=clock,
-            venue=venue,
+            venue=JournaledPort(venue, self.write_ahead),
             settings=settings,
             market=market,
             name=name,
@@ -113,7 +132,7 @@ class LiveExecutor:
             rng=rng,
         )
         self.gate = HaltGate(bus=bus, clock=clock, component=name)
-        self.placement = Placement(self.core, self.gate)
+        self.placement = Placement(self.core, self.gate, self.write_ahead)
         self.amend = Amender(self.core, self.gate, self.placement)
         self.core.on_acknowledged = self._acknowledged
         self.handled = 0
@@ -137,7 +156,11 @@ class LiveExecutor:
     async def on_order_update(self, update: OrderUpdated) -> None:
         """Our own observer: positions for the protective stops, from booked fills."""
         if update.fill is not None:
-            self._position_changed(self.positions.add(update.fill), update.symbol)
+            fill = update.fill
+            self.trade_cursor[fill.symbol] = max(
+                self.trade_cursor.get(fill.symbol, 0), fill.trade_id
+            )
+            self._position_changed(self.positions.add(fill), update.symbol)
 
     def _position_changed(self, position: NetPosition, symbol: str) -> None:
         if self.stops is not None:
@@ -256,6 +279,44 @@ class LiveExecutor:
         for order in orders:
             self.core.spawn(self.amend.requery(order), f"reconcile {order.cid}")
 
+    # -- persistence: start-up adoption, periodic reconciliation ------------------------------
+    async def adopt(self, report: ReconcileReport) -> int:
+        """Track the reconciled orders (known and adopted) and publish the report's synthetic
+        updates on order.update; idempotent. Returns how many updates were published."""
+        published = await apply_report(self.core, report)
+        self._advance_cursor(report.last_trade_ids)
+        self.core.counts["reconciled_updates"] += published
+        self.last_reconciliation = {"ts_ms": report.ts_ms, "published": published}
+        log.info("executor_adopted", published=published, **report.summary())
+        return published
+
+    async def reconcile_once(
+        self, *, symbols: Iterable[str], client_id_prefix: str
+    ) -> ReconcileReport:
+        """One periodic pass: the diff against the executor's own book, applied (only what
+        the executor did not know is published). Raises `ReconciliationFailed`."""
+        known = known_from_book(self.book, client_id_prefix, self.trade_cursor)
+        report = await reconcile(self.core.venue, known, symbols, self.clock)
+        await self.adopt(report)
+        return report
+
+    async def reconcile_periodically(
+        self, *, symbols: Sequence[str], client_id_prefix: str, interval_s: float
+    ) -> None:
+        """Run `reconcile_once` every `interval_s` (the wiring runs it in its TaskGroup). A
+        failed pass is logged and counted; the next one tries again."""
+        while True:
+            await self.clock.sleep(interval_s)
+            try:
+                await self.reconcile_once(symbols=symbols, client_id_prefix=client_id_prefix)
+            except ReconciliationFailed as error:
+                self.core.counts["reconciliations_failed"] += 1
+                log.warning("periodic_reconciliation_failed", error=str(error))
+
+    def _advance_cursor(self, last_trade_ids: Mapping[str, int]) -> None:
+        for symbol, trade_id in last_trade_ids.items():
+            self.trade_cursor[symbol] = max(self.trade_cursor.get(symbol, 0), trade_id)
+
     # -- run --------------------------------------------------------------------------------
     async def run(self) -> None:
         await self.core.run_tasks(self._housekeeping())
@@ -310,5 +371,7 @@ class LiveExecutor:
             "trading_state": self.gate.risk_state.value,
             "entries_in_flight": self.gate.entries_in_flight,
             "positions": self.positions.snapshot(),
+            "journal": self.write_ahead.status(),
+            "last_reconciliation": self.last_reconciliation,
             "counts": dict(sorted(core.counts.items())),
         }

@@ -1,6 +1,10 @@
 """Sending an order, and finding out what happened when the answer was lost.
 
-`Placement.place` sends one intent, always with its own client order id:
+Write-ahead first: `Placement.place` awaits the intent journal (`journal.WriteAhead`) before
+the first send of a client order id; an intent that could not be recorded is never sent — it
+ends REJECTED locally ("not recorded: ..."). Retries reuse the recorded intent.
+
+`Placement.place` then sends the intent, always with its own client order id:
 
 - failed *before* reaching the exchange (`TransientError`: connection refused, our own rate
   budget; `RateLimitedError`: 429/418 with Retry-After) → sent again with the same id after
@@ -37,6 +41,7 @@ from app.errors import (
 )
 from executor.core import ExecutorCore
 from executor.halt import HaltGate
+from executor.journal import NoJournal, WriteAhead
 from executor.tracked import TrackedOrder
 from executor.venue_port import UnsupportedOrder
 
@@ -56,12 +61,17 @@ def backoff_s(attempt: int, initial_s: float, max_s: float, jitter: float) -> fl
 
 
 class Placement:
-    def __init__(self, core: ExecutorCore, gate: HaltGate) -> None:
+    def __init__(
+        self, core: ExecutorCore, gate: HaltGate, write_ahead: WriteAhead | None = None
+    ) -> None:
         self.core = core
         self.gate = gate
+        self.write_ahead = write_ahead or WriteAhead(NoJournal(), core.clock)
 
     async def place(self, order: TrackedOrder) -> None:
         core, settings = self.core, self.core.settings
+        if not await self.record_intent(order):
+            return
         while True:
             if order.request.is_entry and (blocked := self.gate.blocked_reason()) is not None:
                 core.counts["entries_refused"] += 1
@@ -97,6 +107,16 @@ class Placement:
                 error=str(failure),
             )
             await core.clock.sleep(wait_s)
+
+    async def record_intent(self, order: TrackedOrder) -> bool:
+        """Write-ahead: True once the intent is recorded; else the order is REJECTED locally
+        (published) and must not be sent."""
+        failure = await self.write_ahead.record(order.request)
+        if failure is None:
+            return True
+        self.core.counts["intents_not_recorded"] += 1
+        await self.core.set_status(order, OrderStatus.REJECTED, failure)
+        return False
 
     async def _attempt(self, order: TrackedOrder) -> TransientError | None:
         """One send. Returns the failure when a retry may follow, else None (settled)."""

@@ -1,9 +1,11 @@
 """What the live executor needs from a venue, and adapters that make the Binance clients fit.
 
-`VenuePort` is five calls: place, query by origClientOrderId, cancel, replace (spot
-cancel-replace, futures modify in place) and the trades of one exchange order. Each returns
-domain types only and raises the `app.errors` tree unchanged — the executor decides what a
-failure means (retry before the exchange, resolve an unknown outcome, give up).
+`VenuePort` is five order calls — place, query by origClientOrderId, cancel, replace (spot
+cancel-replace, futures modify in place), the trades of one exchange order — and four account
+calls for reconciliation (`executor.reconciliation`): open orders, trades since a trade id
+(paged until exhausted), balances and (futures) positions. Each returns domain types only and
+raises the `app.errors` tree unchanged — the executor decides what a failure means (retry
+before the exchange, resolve an unknown outcome, give up, refuse to trade).
 
 `venue_port(client)` picks the adapter: `SpotPort` (FULL placement answers carry their
 fills) or `FuturesPort` (the RESULT answer has no trade ids: fills come from the stream or
@@ -13,9 +15,11 @@ service with their own ids and states; they are refused here before anything is 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
+from app.domain.account import Balance, PositionSnapshot
 from app.domain.enums import MarketType, Side
 from app.domain.orders import Fill, OrderUpdated, SubmitOrder
 from exchange.binance.futures import FuturesClient
@@ -23,6 +27,7 @@ from exchange.binance.order_params import UnsupportedOrder, is_futures_algo
 from exchange.binance.spot import SpotClient
 
 __all__ = [
+    "TRADE_PAGE",
     "FuturesPort",
     "Placed",
     "Replaced",
@@ -31,6 +36,10 @@ __all__ = [
     "VenuePort",
     "venue_port",
 ]
+
+
+# Binance's largest myTrades/userTrades page.
+TRADE_PAGE: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,21 @@ class VenuePort(Protocol):
         """The account's trades of one exchange order (client order id left empty)."""
         ...
 
+    async def open_orders(self, symbol: str) -> list[OrderUpdated]:
+        """Every order of the account open on `symbol` (ours or not)."""
+        ...
+
+    async def trades_since(self, symbol: str, from_trade_id: int) -> list[Fill]:
+        """Every trade of the account on `symbol` with an id >= `from_trade_id`, oldest
+        first (client order id left empty: correlate by exchange order id)."""
+        ...
+
+    async def balances(self) -> tuple[Balance, ...]: ...
+
+    async def positions(self) -> tuple[PositionSnapshot, ...]:
+        """Futures positions (spot has none: empty)."""
+        ...
+
 
 def _wire_side(side: Side) -> str:
     return "BUY" if side is Side.BUY else "SELL"
@@ -113,6 +137,21 @@ class SpotPort:
 
     async def trades(self, symbol: str, exchange_order_id: int) -> list[Fill]:
         return await self.client.my_trades(symbol, order_id=exchange_order_id)
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdated]:
+        return await self.client.open_orders(symbol)
+
+    async def trades_since(self, symbol: str, from_trade_id: int) -> list[Fill]:
+        return await _paged(
+            lambda from_id: self.client.my_trades(symbol, from_id=from_id, limit=TRADE_PAGE),
+            from_trade_id,
+        )
+
+    async def balances(self) -> tuple[Balance, ...]:
+        return await self.client.account()
+
+    async def positions(self) -> tuple[PositionSnapshot, ...]:
+        return ()
 
 
 class FuturesPort:
@@ -154,6 +193,33 @@ class FuturesPort:
 
     async def trades(self, symbol: str, exchange_order_id: int) -> list[Fill]:
         return await self.client.user_trades(symbol, order_id=exchange_order_id)
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdated]:
+        return await self.client.open_orders(symbol)
+
+    async def trades_since(self, symbol: str, from_trade_id: int) -> list[Fill]:
+        return await _paged(
+            lambda from_id: self.client.user_trades(symbol, from_id=from_id, limit=TRADE_PAGE),
+            from_trade_id,
+        )
+
+    async def balances(self) -> tuple[Balance, ...]:
+        return await self.client.balances()
+
+    async def positions(self) -> tuple[PositionSnapshot, ...]:
+        return await self.client.position_risk()
+
+
+async def _paged(page: Callable[[int], Awaitable[list[Fill]]], from_trade_id: int) -> list[Fill]:
+    """Trades from `from_trade_id` on, one full page after another until a short one."""
+    trades: list[Fill] = []
+    next_id = from_trade_id
+    while True:
+        batch = await page(next_id)
+        trades.extend(batch)
+        if len(batch) < TRADE_PAGE:
+            return trades
+        next_id = max(t.trade_id for t in batch) + 1
 
 
 def venue_port(client: SpotClient | FuturesClient) -> SpotPort | FuturesPort:

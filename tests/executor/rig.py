@@ -337,3 +337,73 @@ async def executor_rig(
             finally:
                 for task in tasks:
                     task.cancel()
+
+
+# -- restarts: one simulator, executors that come and go (issue 8) ------------------------------
+
+
+@dataclass
+class SimSession:
+    """A running simulator and one client on it, outliving the executors started on it."""
+
+    sim: SimExchange
+    clock: Clock
+    client: SpotClient | FuturesClient
+    port: VenuePort
+
+    @property
+    def market(self) -> MarketType:
+        return self.port.market
+
+
+@contextlib.asynccontextmanager
+async def sim_session(
+    *,
+    market: MarketType = MarketType.SPOT,
+    clock: Clock | None = None,
+    options: SimOptions = TEST_OPTIONS,
+) -> AsyncIterator[SimSession]:
+    clock = clock or ManualClock(START_MS)
+    spot = market is MarketType.SPOT
+    async with (
+        running_sim(options, clock=clock) as sim,
+        _client(sim, clock, spot=spot, timeout_s=5.0, recv_window_ms=None) as client,
+    ):
+        yield SimSession(sim, clock, client, venue_port(client))
+
+
+@contextlib.asynccontextmanager
+async def executor_on(
+    session: SimSession,
+    *,
+    settings: ExecutorSettings = SETTINGS,
+    journal: Any = None,
+) -> AsyncIterator[Rig]:
+    """A fresh bus and `LiveExecutor` (with `journal`) on the session's simulator; leaving
+    the block stops them — the executor is "down" while the simulator keeps the account."""
+    bus = Bus()
+    executor = LiveExecutor(
+        bus=bus,
+        clock=session.clock,
+        venue=session.port,
+        settings=settings,
+        market=session.market,
+        journal=journal,
+    )
+    rig = Rig(bus, session.clock, session.sim, executor, session.port)
+    spot = session.market is MarketType.SPOT
+    gateway = session.sim.spot.gateway if spot else session.sim.futures.gateway
+    gateway.on_order_received = lambda params: rig.received.append(
+        params.get("newClientOrderId", "")
+    )
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(s.deliver()) for s in bus.subscriptions()]
+            tasks.append(group.create_task(executor.run()))
+            try:
+                yield rig
+            finally:
+                for task in tasks:
+                    task.cancel()
+    finally:
+        gateway.on_order_received = None
