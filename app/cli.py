@@ -1,5 +1,5 @@
 """The `tradebus` command: run | status | halt | resume | flatten | shutdown | config check |
-strategies list | sim | version.
+strategies list | db upgrade|current | sim | version.
 
 Everything written to stdout and stderr — logs, tracebacks, config errors, status — passes
 through the secret redactor; the configured secrets are registered the moment the config is
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 import structlog
 
 from app import __version__
+from app.db_cli import add_db_commands, run_db_command
 from app.domain.clock import SystemClock
 from app.log_setup import configure_logging
 from app.redaction import REDACTOR
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="the installed strategies (built-in and plugins) with their parameters"
     )
     listing.add_argument("--json", action="store_true", help="print a JSON document")
+
+    add_db_commands(commands, _config_options)
 
     sim = commands.add_parser(
         "sim",
@@ -369,6 +372,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.strategies_cli import list_strategies
 
         return list_strategies(as_json=args.json, stdout=stdout)
+    if args.command == "db":
+        settings = _load(args, stderr)
+        if settings is None:
+            return ExitCode.CONFIG_ERROR
+        return run_db_command(args, settings, stdout=stdout, stderr=stderr)
     print(f"tradebus {__version__} (Python {platform.python_version()})", file=stdout)
     return ExitCode.OK
 

@@ -27,6 +27,7 @@ from exchange.binance.futures import FuturesClient
 from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, DEFAULT_USDM_RULES
 from exchange.binance.ratelimit_rules import RateLimitRule
 from executor.futures_setup import prepare_futures_account
+from executor.journal import IntentJournal, NoJournal
 from executor.live import LiveExecutor
 from executor.paper import PaperExecutor
 from executor.protective_stops import ProtectiveStops
@@ -92,7 +93,9 @@ def wire_trading(
     supervisor: Supervisor,
     health: HealthMonitor,
     venue: BinanceVenue,
+    journal: IntentJournal | None = None,
 ) -> TradingPath:
+    """`journal`: where the live executor records each order's intent before sending it."""
     mode = executor_mode(settings)
     if mode == "off":
         return TradingPath(None, None, None)
@@ -123,6 +126,7 @@ def wire_trading(
             settings=settings.executor,
             market=market,
             protective_stops=stops,
+            journal=journal or NoJournal(),
         )
     else:
         executor = PaperExecutor(

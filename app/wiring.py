@@ -4,12 +4,13 @@ and connects them through the bus. Nothing else constructs components.
 The daemon runs its own machinery (the supervisor, which also obeys `shutdown` on
 `system.control`, the alert sink, the event-loop lag monitor and the health monitor that writes
 the heartbeat), the venue (Binance or the embedded simulator) with its feeds, the strategy
-workers, and the trading path (risk gate, executor, control socket: `app.trading_wiring`). The
-recorder is wired here when it lands, at its pipeline stage.
+workers, the trading path (risk gate, executor, control socket: `app.trading_wiring`), and the
+database: the recorder and start-up reconciliation (`app.recovery_wiring`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from app.bus import RISK_STATE, SYSTEM_ALERT, Bus, CapacityClass
 from app.domain import AlertSeverity, Clock, Mode, SystemClock
 from app.errors import FatalVenueError
 from app.health import HealthMonitor, HealthOptions, LoopLagMonitor
+from app.recovery_wiring import Persistence, wire_persistence, wire_recovery
 from app.redaction import REDACTOR, Redactor
 from app.runtime import ComponentSpec, ExitCode, RuntimeOptions, Stage, Supervisor
 from app.sim_venue import build_sim, sim_client_settings
@@ -37,6 +39,7 @@ from config.environment import systemd_notify_socket, systemd_watchdog_usec
 from exchange.binance.endpoints import Endpoints
 from exchange.sim.server import SimExchange
 from exchange.sim.state_file import StateFileError
+from executor.live import LiveExecutor
 from strategies.history import HistorySource
 from strategies.registry import Registry
 
@@ -60,6 +63,7 @@ class Daemon:
     notifier: SystemdNotifier
     venue: BinanceVenue
     trading: TradingPath
+    persistence: Persistence
     sim: SimExchange | None = None  # the embedded simulator, when the venue is "sim"
     # Released after every component stopped (HTTP sessions of the venue clients).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -181,9 +185,19 @@ def build_daemon(
         venue, sim = _wire_sim(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
         closers.append(sim.stop)
     closers.insert(0, venue.close)
+    persistence = wire_persistence(
+        settings, bus=bus, clock=clock, supervisor=supervisor, health=health
+    )
+    closers.append(_disposer(persistence))
     try:
         trading = wire_trading(
-            settings, bus=bus, clock=clock, supervisor=supervisor, health=health, venue=venue
+            settings,
+            bus=bus,
+            clock=clock,
+            supervisor=supervisor,
+            health=health,
+            venue=venue,
+            journal=persistence.recorder,
         )
     except TradingWiringError as exc:
         raise StartupConfigError(str(exc)) from None
@@ -196,6 +210,17 @@ def build_daemon(
         history=venue,
         registry=registry,
     )
+    if isinstance(trading.executor, LiveExecutor):
+        # After the strategy workers: they must be receiving when the synthetic updates go out.
+        wire_recovery(
+            settings,
+            bus=bus,
+            clock=clock,
+            supervisor=supervisor,
+            venue=venue,
+            executor=trading.executor,
+            engine=persistence.engine,
+        )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(
         ComponentSpec(
@@ -212,7 +237,17 @@ def build_daemon(
     supervisor.on_running(notifier.ready)
     supervisor.on_stopping(notifier.stopping)
     supervisor.on_stopping(health.beat)
-    return Daemon(settings, bus, supervisor, health, notifier, venue, trading, sim, closers)
+    return Daemon(
+        settings, bus, supervisor, health, notifier, venue, trading, persistence, sim, closers
+    )
+
+
+def _disposer(persistence: Persistence) -> Callable[[], Awaitable[None]]:
+    async def dispose() -> None:
+        # After the recorder's final flush: its connections are released with the engine.
+        await asyncio.to_thread(persistence.engine.dispose)
+
+    return dispose
 
 
 def _wire_strategies(

@@ -106,6 +106,7 @@ def daemon_settings(
         "logging.level": "WARNING",
         "runtime.control_socket": str(folder / "c.sock"),
         "risk.state_file": str(folder / "risk.json"),
+        "database.url": f"sqlite:///{folder / 'tradebus.db'}",
         "risk.orders.default_entry_notional": "50",
         # Not the shipped example limits: these runs trade every other bar on purpose.
         **NO_LIMITS,

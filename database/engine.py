@@ -13,6 +13,8 @@ never on the event loop. The URL holds no password (config refuses one); the pas
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ from sqlalchemy.engine import URL, Engine, make_url
 from config.database import DatabaseSettings
 
 __all__ = ["make_engine", "sqlite_path"]
+
+_WAL_ATTEMPTS = 10
+_WAL_RETRY_S = 0.05
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -55,9 +60,23 @@ def _apply_sqlite_pragmas(engine: Engine, settings: DatabaseSettings) -> None:
     def _on_connect(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            _switch_to_wal(cursor)
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Switching a brand-new file to WAL ignores busy_timeout: two processes opening it at once
+    can get "database is locked". Once the file is WAL (it stays so) nothing is switched."""
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(_WAL_RETRY_S * (attempt + 1))  # a connect in a worker thread, never the loop

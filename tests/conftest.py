@@ -36,9 +36,11 @@ _UNIX_PATH_MAX = 100  # sun_path holds 108 bytes on Linux; keep a margin
 class DaemonProcess:
     """`tradebus run` as a child process whose stdout lines can be awaited one by one."""
 
-    def __init__(self, args: list[str], *, cwd: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, args: list[str], *, cwd: Path, env: Mapping[str, str], command: str = "run"
+    ) -> None:
         self.proc = subprocess.Popen(
-            [TRADEBUS, "run", *args],
+            [TRADEBUS, command, *args],
             cwd=cwd,
             env=dict(env),
             stdout=subprocess.PIPE,

@@ -21,7 +21,9 @@ from app.domain.market import Kline
 from app.runtime import ComponentSpec, Stage
 from app.wiring import StartupConfigError, build_daemon
 from config import Settings
+from config.database import DatabaseSettings
 from config.exchange import EndpointOverrides, ExchangeSettings
+from config.risk import RiskSettings
 from config.settings import HealthSettings, LoggingSettings
 
 MINUTE_MS = 60_000
@@ -167,6 +169,8 @@ def settings_for(fake: FakeBinance, tmp_path: Path, **exchange: Any) -> Settings
         mode="paper",
         logging=LoggingSettings(file=None),
         health=HealthSettings(heartbeat_path=tmp_path / "heartbeat.json", systemd_notify=False),
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'tradebus.db'}"),
+        risk=RiskSettings(state_file=tmp_path / "risk_state.json"),
         exchange=ExchangeSettings(
             venue="binance",
             symbols=("BTCUSDT",),

@@ -237,6 +237,7 @@ def test_run_status_and_graceful_stop(
         "risk",
         "executor",
         "control",
+        "recorder",
     }
 
     daemon.terminate()
@@ -262,9 +263,11 @@ def test_run_status_and_graceful_stop(
     assert log_events == events  # the file gets the same JSON lines
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"logs", "notify.sock"}]
     # No temp heartbeat or state files; nothing else written. The risk gate keeps its state in
-    # status/ and the control socket is removed on the way out.
+    # status/, so does the database (its WAL checkpointed and removed on a clean close), and
+    # the control socket is removed on the way out.
     assert sorted(leftovers) == ["hb.json", "sim_state.json", "status"]
-    assert sorted(p.name for p in (tmp_path / "status").iterdir()) == ["risk_state.json"]
+    status_files = sorted(p.name for p in (tmp_path / "status").iterdir())
+    assert status_files == ["risk_state.json", "tradebus.db"]
 
 
 # --- the secret canary ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ def default_settings(tmp_path: Path, **extra: object) -> Settings:
         "sim.port": 0,
         "sim.state_file": str(tmp_path / "sim_state.json"),
         "health.heartbeat_path": str(tmp_path / "hb.json"),
+        "database.url": f"sqlite:///{tmp_path / 'tradebus.db'}",
         "logging.file": str(tmp_path / "t.log"),
         "strategies.snapshot_file": str(tmp_path / "strategy_state.json"),
         **extra,

@@ -59,6 +59,7 @@ def trading_settings(folder: Path, **extra: object) -> Settings:
         "sim.state_file": "",
         "sim.spot_balances": {"USDT": "1000000"},
         "health.heartbeat_path": str(folder / "hb.json"),
+        "database.url": f"sqlite:///{folder / 'tradebus.db'}",
         "logging.file": "",
         "runtime.control_socket": str(folder / "c.sock"),
         "risk.state_file": str(folder / "risk.json"),

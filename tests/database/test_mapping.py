@@ -45,8 +45,8 @@ from database.models import (
     OrderRow,
     SignalRow,
     TradingStateRow,
-    metadata,
 )
+from database.schema import upgrade
 
 # -- strategies -----------------------------------------------------------------------------------
 amounts = st.decimals(
@@ -318,9 +318,9 @@ def test_position_quantity_is_the_sum_of_position_changes(
 
 # -- through a real database ----------------------------------------------------------------------
 def create_schema(settings: DatabaseSettings) -> Engine:
-    """The tables, until the alembic migrations land (then: upgrade to head)."""
+    """The tables as a user gets them: the real alembic upgrade to head."""
     engine = make_engine(settings)
-    metadata.create_all(engine)
+    upgrade(engine)
     return engine
 
 

@@ -72,6 +72,7 @@ def parity_settings(tmp_path: Path) -> Settings:
         "sim.updates_per_bar": 2,
         "sim.state_file": "",
         "health.heartbeat_path": str(tmp_path / "hb.json"),
+        "database.url": f"sqlite:///{tmp_path / 'tradebus.db'}",
         "logging.file": "",
         "strategies.snapshot_file": "",
         "strategies.run": RUNS,
