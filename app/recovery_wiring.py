@@ -4,12 +4,13 @@ exchange before any strategy sees market data.
 Start-up (the supervisor starts stages backwards, each start hook awaited before the next):
 
 1. recorder (stage RECORDER): the schema is brought to this code's head (or start-up is refused,
-   `database.schema.ensure_schema`), then the writer thread starts. From here every order intent
-   can be journaled and every `order.update` is recorded.
+   `database.schema.ensure_schema`), then the writer thread starts and the intent journal
+   opens. From here every order intent can be journaled and every `order.update` is recorded.
 2. executor (stage EXECUTOR): symbol rules, clock offset, futures account set-up.
 3. risk gate (RISK), strategy workers (STRATEGY): their deliveries start, so they will see the
    synthetic updates below.
-4. reconciliation (STRATEGY, added after the workers): load from the database what it knew,
+4. reconciliation (STRATEGY, added after the workers): load from the database (and the intent
+   journal, for intents the database did not get before a crash) what it knew,
    wait until an intent sent just before a crash can no longer reach the exchange (its
    recvWindow), diff against the exchange, alert on position mismatches and apply the policy,
    then publish the synthetic updates and adopt the open orders. A failure stops the daemon:
@@ -40,9 +41,11 @@ from app.domain import (
 )
 from app.health import HealthMonitor
 from app.runtime import ComponentSpec, Stage, Supervisor
+from app.trading_wiring import executor_mode
 from app.venue import BinanceVenue
 from config import Settings
 from database.engine import make_engine
+from database.intent_journal import IntentJournal, journal_path
 from database.queries import Recovery, load_recovery
 from database.recorder import Recorder
 from database.schema import ensure_schema
@@ -61,13 +64,21 @@ _IN_FLIGHT_MARGIN_MS = 1_000
 class Persistence:
     engine: Engine
     recorder: Recorder
+    journal: IntentJournal | None  # live orders only: paper fills need no write-ahead
 
 
 def wire_persistence(
     settings: Settings, *, bus: Bus, clock: Clock, supervisor: Supervisor, health: HealthMonitor
 ) -> Persistence:
     engine = make_engine(settings.database)
-    recorder = Recorder(bus=bus, clock=clock, engine=engine, settings=settings.database)
+    journal = None
+    if executor_mode(settings) == "live":
+        journal = IntentJournal(
+            journal_path(settings.database), synchronous=settings.database.synchronous
+        )
+    recorder = Recorder(
+        bus=bus, clock=clock, engine=engine, settings=settings.database, journal=journal
+    )
 
     async def start() -> None:
         await asyncio.to_thread(ensure_schema, settings.database, engine)
@@ -92,7 +103,7 @@ def wire_persistence(
 
     supervisor.on_running(run_started)
     supervisor.on_stopping(run_stopping)
-    return Persistence(engine, recorder)
+    return Persistence(engine, recorder, journal)
 
 
 def wire_recovery(
@@ -103,7 +114,7 @@ def wire_recovery(
     supervisor: Supervisor,
     venue: BinanceVenue,
     executor: LiveExecutor,
-    engine: Engine,
+    persistence: Persistence,
 ) -> None:
     """The reconciliation component; add it after the strategy workers (see the docstring)."""
     symbols = tuple(settings.exchange.symbols)
@@ -124,7 +135,11 @@ def wire_recovery(
         )
 
     async def start() -> None:
-        recovery = await asyncio.to_thread(load_recovery, engine)
+        journal = persistence.journal
+        journaled = await asyncio.to_thread(journal.entries) if journal is not None else []
+        recovery = await asyncio.to_thread(load_recovery, persistence.engine, journaled)
+        if journal is not None:
+            await asyncio.to_thread(journal.forget, recovery.journaled_in_database)
         await _let_in_flight_requests_land(recovery, clock, settings.exchange.recv_window_ms)
         known = KnownState(
             orders=recovery.orders,

@@ -219,7 +219,7 @@ def build_daemon(
             supervisor=supervisor,
             venue=venue,
             executor=trading.executor,
-            engine=persistence.engine,
+            persistence=persistence,
         )
     bus.subscribe(RISK_STATE.channel(), health.on_trading_state, subscriber="health")
     supervisor.add(

@@ -116,6 +116,7 @@ class Writer:
         self._started: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._connection: Connection | None = None
         self._in_hand: list[Item] = []
+        self._deadline: float | None = None  # when the queued rows are due (flush interval)
         self._alerted = False
         self.enqueued = 0  # regular items ever queued (loop side)
         self.committed_items = 0  # regular items committed, in queue order (writer side)
@@ -192,25 +193,33 @@ class Writer:
 
     def _wait_ready(self) -> bool:
         """Block until there is something to write now; False once stopping with nothing left."""
-        settings = self._settings
-        deadline: float | None = None
         while True:
             self._wake.clear()
-            queue = self._queue
             if self._stopping.is_set():
-                return bool(queue or self._intents or self._barriers)
-            if self._intents or self._barriers or len(queue) >= settings.batch_max_rows:
+                return bool(self._queue or self._intents or self._barriers)
+            if self._intents or self._batch_due():
                 return True
-            if not queue:
-                deadline = None
+            if not self._queue:
                 self._wake.wait()
                 continue
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + settings.flush_interval_s
-            if now >= deadline:
-                return True
-            self._wake.wait(deadline - now)
+            assert self._deadline is not None  # set by _batch_due for a non-empty queue
+            self._wake.wait(max(0.0, self._deadline - time.monotonic()))
+
+    def _batch_due(self) -> bool:
+        """The queue must be written now: a flush barrier, stopping, a full batch, or its
+        oldest row waited `flush_interval_s` (timed from when the queue stopped being empty,
+        so intents committed in between never postpone it)."""
+        if not self._queue:
+            self._deadline = None
+            return bool(self._barriers)
+        if self._barriers or self._stopping.is_set():
+            return True
+        if len(self._queue) >= self._settings.batch_max_rows:
+            return True
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self._settings.flush_interval_s
+        return now >= self._deadline
 
     def _take(self, limit: int) -> list[Item]:
         queue, items = self._queue, list[Item]()
@@ -219,32 +228,47 @@ class Writer:
         return items
 
     def _write_ready(self) -> None:
-        """One cycle: the intents and barriers waiting, plus the batch that is due."""
-        self._in_hand = self._take(self._settings.batch_max_rows)
+        """One cycle: the intents waiting, alone in a short transaction (an order is waiting on
+        them: a bar close's candles must not sit in front of it), then the batch if it is due."""
         intents = list(self._intents)
         for _ in intents:
             self._intents.popleft()
+        if intents:
+            self._write([], intents, batch=False)
+            if not self._batch_due():
+                return
+        self._deadline = None
+        self._in_hand = self._take(self._settings.batch_max_rows)
+        self._write(self._in_hand, [], batch=True)
+        self._in_hand = []
+
+    def _write(
+        self, items: list[Item], intents: list[tuple[SubmitOrder, Any]], *, batch: bool
+    ) -> None:
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._commit(self._in_hand, intents)
+                self._commit(items, intents, batch=batch)
             except Exception as exc:  # noqa: BLE001 - classified just below
                 if _data_problem(exc):
-                    self._isolate(exc, intents)
-                    break
+                    self._isolate(exc, items, intents, batch=batch)
+                    return
                 self._failed(exc, attempt, intents)
                 intents = []
                 if self._stopping.is_set() and attempt >= self._settings.write_attempts:
-                    self._lose(self._in_hand)
-                    break
+                    self._lose(items)
+                    return
+                if not items:
+                    return  # only intents, all refused: nothing left to retry
                 self._backoff(attempt)
                 self._refuse_intents()
                 continue
-            break
-        self._in_hand = []
+            return
 
-    def _commit(self, items: list[Item], intents: list[tuple[SubmitOrder, Any]]) -> None:
+    def _commit(
+        self, items: list[Item], intents: list[tuple[SubmitOrder, Any]], *, batch: bool = True
+    ) -> None:
         started = time.perf_counter()
         rows = 0
         try:
@@ -276,7 +300,8 @@ class Writer:
                 self._to_loop(self._notify, WriterNotice(False, 0, "writes recovered"))
         for _, done in intents:
             self._to_loop(_resolve, done, None)
-        self._release_barriers()
+        if batch:
+            self._release_barriers()
         if self.space_wanted:
             self._to_loop(self._space_freed)
 
@@ -305,27 +330,35 @@ class Writer:
             error = IntentNotRecorded(f"database writes failing: {self.last_error}")
             self._to_loop(_resolve, done, error)
 
-    def _isolate(self, exc: BaseException, intents: list[tuple[SubmitOrder, Any]]) -> None:
+    def _isolate(
+        self,
+        exc: BaseException,
+        items: list[Item],
+        intents: list[tuple[SubmitOrder, Any]],
+        *,
+        batch: bool,
+    ) -> None:
         """A data error: write item by item, dropping (and logging) the ones that fail."""
         log.warning("recorder_batch_rejected_isolating", error=describe(exc))
         for order, done in intents:
             try:
-                self._commit([], [(order, done)])
+                self._commit([], [(order, done)], batch=False)
             except Exception as item_exc:  # noqa: BLE001 - one bad intent is refused
                 self._to_loop(_resolve, done, IntentNotRecorded(describe(item_exc)))
-        for index, item in enumerate(self._in_hand):
+        for index, item in enumerate(items):
             try:
-                self._commit([item], [])
+                self._commit([item], [], batch=False)
             except Exception as item_exc:  # noqa: BLE001 - one bad item is dropped, logged
                 if not _data_problem(item_exc):
                     # The database itself failed meanwhile: the rest goes back, in order, to
                     # the retry path of the next cycle.
-                    self._queue.extendleft(reversed(self._in_hand[index:]))
+                    self._queue.extendleft(reversed(items[index:]))
                     break
                 self.rejected += 1
                 self.committed_items += 1  # gone for good: barriers must not wait for it
                 log.error("recorder_item_rejected", kind=item[0].name, error=describe(item_exc))
-        self._release_barriers()
+        if batch:
+            self._release_barriers()
 
     def _backoff(self, attempt: int) -> None:
         """Sleep on the recorder's Clock (tests drive it), or until stop is requested."""

@@ -54,6 +54,19 @@ async def test_recovery_reads_what_may_still_change_and_the_cursors(
                 fill=fill(12, Side.BUY, "100", "0.4", "0", "USDT", "open"),
             )
         )
+        # Finished in two fills that add up exactly (0.1 + 0.2, not exact in floats): not read.
+        for trade_id, amount in ((13, "0.1"), (14, "0.2")):
+            part = fill(trade_id, Side.BUY, "100", amount, "0", "USDT", "split")
+            await recorder.on_order_event(
+                update("split", OrderStatus.FILLED, "0.3", 5, quantity="0.3", fill=part)
+            )
+        # Short by one smallest step on a large quantity: read back.
+        big = fill(15, Side.BUY, "100", "1000", "0", "USDT", "step")
+        await recorder.on_order_event(
+            update(
+                "step", OrderStatus.FILLED, "1000.00000001", 6, quantity="1000.00000001", fill=big
+            )
+        )
         # Finished with fewer recorded fills than filled (a futures answer): read back.
         await recorder.on_order_event(update("short", OrderStatus.FILLED, "1", 4))
         # Written ahead, never answered: read back, and its time bounds the in-flight wait.
@@ -68,21 +81,22 @@ async def test_recovery_reads_what_may_still_change_and_the_cursors(
         )
         await recorder.flush()
     recovery = load_recovery(engine)
-    assert [o.client_order_id for o in recovery.orders] == ["ahead", "open", "short"]
+    assert [o.client_order_id for o in recovery.orders] == ["ahead", "open", "short", "step"]
     by_id = {o.client_order_id: o for o in recovery.orders}
     assert by_id["ahead"].status is OrderStatus.PENDING_NEW
     assert by_id["open"].filled_quantity == Decimal("0.4")
     assert by_id["short"].strategy == "s1"
     assert {cid: [f.trade_id for f in fills] for cid, fills in recovery.fills.items()} == {
-        "open": [12]
+        "open": [12],
+        "step": [15],
     }
-    assert recovery.last_trade_ids == {"BTCUSDT": 12}
-    assert recovery.positions == {("s1", "BTCUSDT"): Decimal("1.4")}
+    assert recovery.last_trade_ids == {"BTCUSDT": 15}
+    assert recovery.positions == {("s1", "BTCUSDT"): Decimal("1001.7")}
     assert [(b.asset, b.free) for b in recovery.balances] == [("USDT", Decimal("7.5"))]
     assert recovery.trading_state is not None
     assert recovery.trading_state.state is TradingState.HALTED
     assert recovery.newest_pending_intent_ms == 7
-    assert recovery.finished_orders == 2
+    assert recovery.finished_orders == 4
 
 
 def test_an_empty_database_recovers_nothing(
