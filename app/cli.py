@@ -1,5 +1,5 @@
 """The `tradebus` command: run | status | halt | resume | flatten | shutdown | config check |
-strategies list | db upgrade|current | sim | version.
+strategies list | db upgrade|current | reconcile --dry-run | sim | version.
 
 Everything written to stdout and stderr — logs, tracebacks, config errors, status — passes
 through the secret redactor; the configured secrets are registered the moment the config is
@@ -27,6 +27,7 @@ from app import __version__
 from app.db_cli import add_db_commands, run_db_command
 from app.domain.clock import SystemClock
 from app.log_setup import configure_logging
+from app.reconcile_cli import add_reconcile_command, run_reconcile
 from app.redaction import REDACTOR
 from app.runtime import ExitCode
 from app.sim_admin_cli import add_fault_commands, run_fault_command
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print a JSON document")
 
     add_db_commands(commands, _config_options)
+    add_reconcile_command(commands, _config_options)
 
     sim = commands.add_parser(
         "sim",
@@ -377,6 +379,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings is None:
             return ExitCode.CONFIG_ERROR
         return run_db_command(args, settings, stdout=stdout, stderr=stderr)
+    if args.command == "reconcile":
+        settings = _load(args, stderr)
+        if settings is None:
+            return ExitCode.CONFIG_ERROR
+        return run_reconcile(settings, as_json=args.json, stdout=stdout, stderr=stderr)
     print(f"tradebus {__version__} (Python {platform.python_version()})", file=stdout)
     return ExitCode.OK
 

@@ -9,7 +9,7 @@ Order updates go through a real live bus (`order.update`, the recorder's own sub
 delivery task) into a fresh SQLite file (WAL, synchronous=NORMAL, the shipped defaults); the
 rate is counted from the first publish until everything is committed. A timer task samples the
 loop's lag every millisecond throughout. Then intents are recorded one at a time, as the
-executor does before each order.
+executor does before each order (through the intent journal, as the live daemon does).
 
     python bench/recorder.py [--updates 200000] [--intents 2000]
 """
@@ -36,8 +36,9 @@ from app.domain import (
 )
 from config.database import DatabaseSettings
 from database.engine import make_engine
-from database.models import metadata
+from database.intent_journal import IntentJournal, journal_path
 from database.recorder import Recorder
+from database.schema import upgrade
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -78,9 +79,13 @@ async def _sample_lag(lags: list[float], stop: asyncio.Event) -> None:
 async def bench(path: Path, updates: int, intents: int) -> None:
     settings = DatabaseSettings(url=f"sqlite:///{path}")
     engine = make_engine(settings)
-    metadata.create_all(engine)
+    upgrade(engine)
     bus = Bus()
-    recorder = Recorder(bus=bus, clock=SystemClock(), engine=engine, settings=settings)
+    # As the live daemon wires it: intents go to the local journal first (database.intent_journal).
+    journal = IntentJournal(journal_path(settings))
+    recorder = Recorder(
+        bus=bus, clock=SystemClock(), engine=engine, settings=settings, journal=journal
+    )
     sender = bus.sender(ORDER_UPDATE.channel())
     messages = _updates(updates)
     lags: list[float] = []

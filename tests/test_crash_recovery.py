@@ -15,7 +15,9 @@ Then, read from the simulator through the Binance API and from the SQLite file:
 - every order open on the exchange is open in the DB, and every order open in the DB is open on
   the exchange;
 - the DB's positions (summed over strategies) equal the exchange's base-asset holdings, and
-  the DB's balances equal the exchange's.
+  the DB's balances equal the exchange's;
+- `tradebus reconcile --dry-run` then finds nothing to do, and reports a hand-placed order as
+  foreign.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from app.domain import Fill, OrderUpdated
+from app.domain import Fill, OrderType, OrderUpdated, Side, SubmitOrder, TimeInForce
 from app.domain.clock import SystemClock
 from exchange.binance.ratelimit import DEFAULT_SPOT_RULES, RateLimiter
 from exchange.binance.rest import RestTransport
@@ -131,9 +133,9 @@ recv_window_ms = 1000
     )
 
 
-async def _exchange_truth(port: int) -> dict[str, Any]:
+def _transport(port: int) -> RestTransport:
     clock = SystemClock()
-    transport = RestTransport(
+    return RestTransport(
         base_url=f"http://127.0.0.1:{port}",
         server_time_path="/api/v3/time",
         clock=clock,
@@ -145,7 +147,24 @@ async def _exchange_truth(port: int) -> dict[str, Any]:
         timeout_s=10.0,
         name="check",
     )
-    async with transport:
+
+
+async def _place_foreign_order(port: int) -> None:
+    """An order placed by hand on the account, far from the market: it rests."""
+    async with _transport(port) as transport:
+        await transport.sync_time()
+        client = SpotClient(transport)
+        [book] = await client.book_tickers("BTCUSDT")
+        price = (book.bid_price * Decimal("0.5")).quantize(Decimal("0.01"))
+        order = SubmitOrder(
+            "manual-1", "", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.001"), 0,
+            price=price, time_in_force=TimeInForce.GTC,
+        )  # fmt: skip
+        await client.place_order(order)
+
+
+async def _exchange_truth(port: int) -> dict[str, Any]:
+    async with _transport(port) as transport:
         await transport.sync_time()
         client = SpotClient(transport)
         trades: list[Fill] = []
@@ -180,6 +199,7 @@ def test_the_database_equals_the_exchange_after_20_kills(
     tmp_path: Path,
     tradebus_env: dict[str, str],
     start_daemon: Callable[..., DaemonProcess],
+    run_tradebus: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     port = _free_port()
     (tmp_path / "market.toml").write_text(_market_toml(port), encoding="utf-8")
@@ -208,6 +228,14 @@ def test_the_database_equals_the_exchange_after_20_kills(
         last.terminate()
         assert last.wait(timeout=60) == 0, last.stderr
         truth = asyncio.run(_exchange_truth(port))
+        # The dry run of the same diff: nothing to do now; then a hand-placed order is reported.
+        agreed = run_tradebus("reconcile", "--dry-run", "--config", "daemon.toml", env=env)
+        assert agreed.returncode == 0, agreed.stdout + agreed.stderr
+        assert "synthetic updates    0" in agreed.stdout
+        asyncio.run(_place_foreign_order(port))
+        differs = run_tradebus("reconcile", "--dry-run", "--config", "daemon.toml", env=env)
+        assert differs.returncode == 1, differs.stdout + differs.stderr
+        assert "['manual-1']" in differs.stdout
     finally:
         sim.kill()
 
