@@ -78,12 +78,11 @@ async def _reconcile(settings: Settings) -> ReconcileReport:
     # The venue and database stacks are imported here, so other commands do not pay for them.
     from app.bus import Bus
     from app.domain import SystemClock
+    from app.recovery_wiring import reconcile_with_database
     from app.venue import build_binance_venue
     from database.engine import make_engine
     from database.intent_journal import IntentJournal, journal_path
-    from database.queries import load_recovery
     from database.schema import current_revision, head_revision
-    from executor.reconciliation import KnownState, reconcile
     from executor.venue_port import venue_port
 
     clock = SystemClock()
@@ -97,24 +96,17 @@ async def _reconcile(settings: Settings) -> ReconcileReport:
                 f"the database is at schema {revision or 'none'}, this tradebus at "
                 f"{head_revision()}: run `tradebus db upgrade` first"
             )
-        journaled = await asyncio.to_thread(journal.entries)
-        recovery = await asyncio.to_thread(load_recovery, engine, journaled)
         await venue.prepare()
-        known = KnownState(
-            orders=recovery.orders,
-            last_trade_ids=recovery.last_trade_ids,
-            positions=recovery.positions,
-            client_id_prefix=settings.risk.orders.client_id_prefix,
-            fills=recovery.fills,
+        _, report = await reconcile_with_database(
+            settings,
+            engine=engine,
+            journal=journal,
+            venue=venue,
+            port=venue_port(venue.client),
+            clock=clock,
+            forget_journaled=False,
         )
-        base_assets = {symbol: rules.base_asset for symbol, rules in venue.rules.items()}
-        return await reconcile(
-            venue_port(venue.client),
-            known,
-            settings.exchange.symbols,
-            clock,
-            base_assets=base_assets,
-        )
+        return report
     finally:
         await venue.close()
         journal.close()

@@ -51,8 +51,9 @@ from database.recorder import Recorder
 from database.schema import ensure_schema
 from executor.live import LiveExecutor
 from executor.reconciliation import KnownState, ReconcileReport, reconcile
+from executor.venue_port import VenuePort
 
-__all__ = ["Persistence", "wire_persistence", "wire_recovery"]
+__all__ = ["Persistence", "reconcile_with_database", "wire_persistence", "wire_recovery"]
 
 log = structlog.get_logger("app.recovery")
 
@@ -135,22 +136,14 @@ def wire_recovery(
         )
 
     async def start() -> None:
-        journal = persistence.journal
-        journaled = await asyncio.to_thread(journal.entries) if journal is not None else []
-        recovery = await asyncio.to_thread(load_recovery, persistence.engine, journaled)
-        if journal is not None:
-            await asyncio.to_thread(journal.forget, recovery.journaled_in_database)
-        await _let_in_flight_requests_land(recovery, clock, settings.exchange.recv_window_ms)
-        known = KnownState(
-            orders=recovery.orders,
-            last_trade_ids=recovery.last_trade_ids,
-            positions=recovery.positions,
-            client_id_prefix=prefix,
-            fills=recovery.fills,
-        )
-        base_assets = {symbol: rules.base_asset for symbol, rules in venue.rules.items()}
-        report = await reconcile(
-            executor.core.venue, known, symbols, clock, base_assets=base_assets
+        recovery, report = await reconcile_with_database(
+            settings,
+            engine=persistence.engine,
+            journal=persistence.journal,
+            venue=venue,
+            port=executor.core.venue,
+            clock=clock,
+            forget_journaled=True,
         )
         await _report_problems(report, alert)
         if report.position_mismatches:
@@ -182,6 +175,35 @@ def wire_recovery(
     supervisor.add(
         ComponentSpec("reconciliation", Stage.STRATEGY, start=start, run=run, restartable=True)
     )
+
+
+async def reconcile_with_database(
+    settings: Settings,
+    *,
+    engine: Engine,
+    journal: IntentJournal | None,
+    venue: BinanceVenue,
+    port: VenuePort,
+    clock: Clock,
+    forget_journaled: bool,
+) -> tuple[Recovery, ReconcileReport]:
+    """What the database (and the intent journal) knew, diffed against the exchange: the
+    daemon's start-up and `tradebus reconcile --dry-run` (which forgets nothing)."""
+    journaled = await asyncio.to_thread(journal.entries) if journal is not None else []
+    recovery = await asyncio.to_thread(load_recovery, engine, journaled)
+    if journal is not None and forget_journaled:
+        await asyncio.to_thread(journal.forget, recovery.journaled_in_database)
+    await _let_in_flight_requests_land(recovery, clock, settings.exchange.recv_window_ms)
+    known = KnownState(
+        orders=recovery.orders,
+        last_trade_ids=recovery.last_trade_ids,
+        positions=recovery.positions,
+        client_id_prefix=settings.risk.orders.client_id_prefix,
+        fills=recovery.fills,
+    )
+    base_assets = {symbol: rules.base_asset for symbol, rules in venue.rules.items()}
+    report = await reconcile(port, known, settings.exchange.symbols, clock, base_assets=base_assets)
+    return recovery, report
 
 
 async def _let_in_flight_requests_land(
