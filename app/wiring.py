@@ -185,11 +185,11 @@ def build_daemon(
         venue, sim = _wire_sim(settings, bus=bus, clock=clock, supervisor=supervisor, health=health)
         closers.append(sim.stop)
     closers.insert(0, venue.close)
-    persistence = wire_persistence(
-        settings, bus=bus, clock=clock, supervisor=supervisor, health=health
-    )
-    closers.append(_disposer(persistence))
     try:
+        # The executor mode (checked here first) decides whether intents are journaled.
+        persistence = wire_persistence(
+            settings, bus=bus, clock=clock, supervisor=supervisor, health=health
+        )
         trading = wire_trading(
             settings,
             bus=bus,
@@ -201,6 +201,7 @@ def build_daemon(
         )
     except TradingWiringError as exc:
         raise StartupConfigError(str(exc)) from None
+    closers.append(_disposer(persistence))
     _wire_strategies(
         settings,
         bus=bus,
