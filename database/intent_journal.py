@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -29,6 +28,7 @@ from app.domain import OrderUpdated, SubmitOrder
 from config.database import DatabaseSettings
 from database.mapping import intent_values, order_from_row
 from database.models import OrderRow
+from database.queries import chunks
 
 __all__ = ["IntentJournal", "journal_path"]
 
@@ -94,7 +94,7 @@ class IntentJournal:
         forgotten = 0
         connection.execute("BEGIN")
         try:
-            for chunk in _chunks(list(client_order_ids), 500):
+            for chunk in chunks(list(client_order_ids)):
                 marks = ",".join("?" * len(chunk))
                 forgotten += connection.execute(
                     f"DELETE FROM intents WHERE client_order_id IN ({marks})",
@@ -111,8 +111,3 @@ class IntentJournal:
             self.open()
         assert self._connection is not None
         return self._connection
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -27,7 +27,9 @@ from app.domain import Balance, Fill, OrderStatus, OrderUpdated, TradingStateCha
 from database.mapping import fill_from_row, order_from_row, trading_state_from_row
 from database.models import BalanceRow, FillRow, OrderRow, PositionRow, TradingStateRow
 
-__all__ = ["Recovery", "load_recovery"]
+__all__ = ["IN_LIST_MAX", "Recovery", "chunks", "load_recovery"]
+
+IN_LIST_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ def load_recovery(engine: Engine, journaled: Sequence[OrderUpdated] = ()) -> Rec
         open_rows = list(session.execute(select(OrderRow).where(col(OrderRow.is_open))).scalars())
         underfilled = _underfilled(session)
         in_database: set[str] = set()
-        for chunk in _chunks([o.client_order_id for o in journaled], 500):
+        for chunk in chunks([o.client_order_id for o in journaled]):
             in_database.update(
                 session.execute(
                     select(col(OrderRow.client_order_id)).where(
@@ -64,7 +66,7 @@ def load_recovery(engine: Engine, journaled: Sequence[OrderUpdated] = ()) -> Rec
         rows = sorted(open_rows + underfilled, key=lambda r: (r.symbol, r.client_order_id))
         ids = [row.client_order_id for row in rows]
         fills: dict[str, list[Fill]] = defaultdict(list)
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids):
             statement = (
                 select(FillRow)
                 .where(col(FillRow.client_order_id).in_(chunk))
@@ -143,7 +145,7 @@ def _underfilled(session: Session) -> list[OrderRow]:
         return candidates
     exact: dict[str, Decimal] = defaultdict(Decimal)
     ids = [row.client_order_id for row in candidates]
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids):
         statement = select(col(FillRow.client_order_id), col(FillRow.quantity)).where(
             col(FillRow.client_order_id).in_(chunk)
         )
@@ -152,5 +154,6 @@ def _underfilled(session: Session) -> list[OrderRow]:
     return [row for row in candidates if exact[row.client_order_id] < row.filled_quantity]
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
+def chunks(items: list[str], size: int = IN_LIST_MAX) -> list[list[str]]:
+    """`items` in slices short enough for one SQL ``IN (...)`` list."""
     return [items[start : start + size] for start in range(0, len(items), size)]

@@ -119,23 +119,7 @@ class RestoredOrder:
 
     def tracked(self) -> TrackedOrder:
         start = self.start
-        purpose = start.purpose or (OrderPurpose.EXIT if start.reduce_only else OrderPurpose.ENTRY)
-        request = SubmitOrder(
-            start.client_order_id,
-            start.strategy,
-            start.symbol,
-            start.side,
-            start.order_type,
-            start.quantity,
-            start.ts_ms,
-            price=start.price,
-            stop_price=start.stop_price,
-            time_in_force=start.time_in_force,
-            reduce_only=start.reduce_only,
-            signal_id=start.signal_id,
-            purpose=purpose,
-            ttl_ms=self.ttl_ms,
-        )
+        request = _request_from(start, strategy=start.strategy, ttl_ms=self.ttl_ms)
         status, cancel_reason = start.status, None
         if status is OrderStatus.PENDING_CANCEL:
             # The cancel was in flight at the crash: open again, and cancelled again by the
@@ -350,22 +334,29 @@ def _catch_up(
     return events
 
 
-def _adopted_intent(report: OrderUpdated) -> OrderUpdated:
-    purpose = OrderPurpose.EXIT if report.reduce_only else OrderPurpose.ENTRY
-    request = SubmitOrder(
-        report.client_order_id,
-        "",
-        report.symbol,
-        report.side,
-        report.order_type,
-        report.quantity,
-        report.ts_ms,
-        price=report.price,
-        stop_price=report.stop_price,
-        time_in_force=report.time_in_force,
-        reduce_only=report.reduce_only,
+def _request_from(update: OrderUpdated, *, strategy: str, ttl_ms: int | None = None) -> SubmitOrder:
+    """The request an order known only by its state stands for (restored or adopted)."""
+    purpose = update.purpose or (OrderPurpose.EXIT if update.reduce_only else OrderPurpose.ENTRY)
+    return SubmitOrder(
+        update.client_order_id,
+        strategy,
+        update.symbol,
+        update.side,
+        update.order_type,
+        update.quantity,
+        update.ts_ms,
+        price=update.price,
+        stop_price=update.stop_price,
+        time_in_force=update.time_in_force,
+        reduce_only=update.reduce_only,
+        signal_id=update.signal_id,
         purpose=purpose,
+        ttl_ms=ttl_ms,
     )
+
+
+def _adopted_intent(report: OrderUpdated) -> OrderUpdated:
+    request = _request_from(report, strategy="")
     return intent_update(
         request,
         status=OrderStatus.PENDING_NEW,
