@@ -27,6 +27,12 @@ class ExitCode(IntEnum):
     FORCED = 5  # a second signal cut the drain short
 
 
+class StartRefused(Exception):
+    """A start hook found its environment unusable the way a bad config is (a database written
+    by a newer tradebus): the daemon exits CONFIG_ERROR, not COMPONENT_FAILED, because
+    restarting it cannot help; a person must act."""
+
+
 # When several things go wrong, the exit code names the root cause, not the aftermath: a crash
 # usually also makes the drain overrun, and a forced exit overrides everything.
 EXIT_CODE_PRECEDENCE = (
@@ -34,6 +40,7 @@ EXIT_CODE_PRECEDENCE = (
     ExitCode.DRAIN_INCOMPLETE,
     ExitCode.INTERNAL_ERROR,
     ExitCode.COMPONENT_FAILED,
+    ExitCode.CONFIG_ERROR,  # only from a refused start (StartRefused): what a person must fix
     ExitCode.FORCED,
 )
 

@@ -13,7 +13,9 @@ Start-up (the supervisor starts stages backwards, each start hook awaited before
    journal, for intents the database did not get before a crash) what it knew,
    wait until an intent sent just before a crash can no longer reach the exchange (its
    recvWindow), diff against the exchange, alert on position mismatches and apply the policy,
-   then publish the synthetic updates and adopt the open orders. A failure stops the daemon:
+   then publish the synthetic updates and adopt the open orders, then every strategy position
+   as settled (`app.position_recovery`: the risk book and the positions table take them whole,
+   so a risk book saved seconds before a crash catches up). A failure stops the daemon:
    it refuses to trade on a state it could not reconcile.
 5. feeds (FEED): only now does market data flow.
 
@@ -38,17 +40,22 @@ from app.domain import (
     Clock,
     ControlAction,
     ControlCommand,
+    PositionsReconciled,
 )
 from app.health import HealthMonitor
+from app.lifecycle import StartRefused
+from app.position_recovery import settle_positions
 from app.runtime import ComponentSpec, Stage, Supervisor
+from app.strategy_wiring import legacy_snapshots
 from app.trading_wiring import executor_mode
 from app.venue import BinanceVenue
 from config import Settings
+from database.documents import DatabaseSnapshotStore, DatabaseStateDocuments
 from database.engine import make_engine
 from database.intent_journal import IntentJournal, journal_path
 from database.queries import Recovery, load_recovery
 from database.recorder import Recorder
-from database.schema import ensure_schema
+from database.schema import SchemaError, ensure_schema
 from executor.live import LiveExecutor
 from executor.reconciliation import KnownState, ReconcileReport, reconcile
 from executor.venue_port import VenuePort
@@ -56,6 +63,9 @@ from executor.venue_port import VenuePort
 __all__ = ["Persistence", "reconcile_with_database", "wire_persistence", "wire_recovery"]
 
 log = structlog.get_logger("app.recovery")
+
+#: the risk gate's row in state_documents
+RISK_STATE_DOCUMENT = "risk_gate"
 
 # Margin on top of recvWindow for the exchange's own clock offset.
 _IN_FLIGHT_MARGIN_MS = 1_000
@@ -66,6 +76,8 @@ class Persistence:
     engine: Engine
     recorder: Recorder
     journal: IntentJournal | None  # live orders only: paper fills need no write-ahead
+    risk_state: DatabaseStateDocuments  # the risk gate's trading state, guards and book
+    snapshots: DatabaseSnapshotStore  # the strategy workers' state
 
 
 def wire_persistence(
@@ -80,9 +92,17 @@ def wire_persistence(
     recorder = Recorder(
         bus=bus, clock=clock, engine=engine, settings=settings.database, journal=journal
     )
+    risk_state = DatabaseStateDocuments(
+        engine, RISK_STATE_DOCUMENT, clock, legacy_file=settings.risk.state_file
+    )
+    legacy = legacy_snapshots(settings)
+    snapshots = DatabaseSnapshotStore(engine, clock, legacy=None if legacy is None else legacy.load)
 
     async def start() -> None:
-        await asyncio.to_thread(ensure_schema, settings.database, engine)
+        try:
+            await asyncio.to_thread(ensure_schema, settings.database, engine)
+        except SchemaError as exc:  # a newer tradebus's database, or auto_upgrade off
+            raise StartRefused(str(exc)) from None
         await recorder.start()
 
     supervisor.add(
@@ -104,7 +124,7 @@ def wire_persistence(
 
     supervisor.on_running(run_started)
     supervisor.on_stopping(run_stopping)
-    return Persistence(engine, recorder, journal)
+    return Persistence(engine, recorder, journal, risk_state, snapshots)
 
 
 def wire_recovery(
@@ -146,8 +166,10 @@ def wire_recovery(
             forget_journaled=True,
         )
         await _report_problems(report, alert)
+        trust_exchange = settings.database.position_mismatch == "trust_exchange"
+        settled = settle_positions(recovery.held, report, trust_exchange=trust_exchange)
         if report.position_mismatches:
-            await _apply_mismatch_policy(settings, report, alert, control, clock)
+            await _apply_mismatch_policy(settings, report, settled, alert, control, clock)
         await executor.adopt(report)
         if report.balances or report.positions:
             await accounts.send(
@@ -158,6 +180,8 @@ def wire_recovery(
                     positions=report.positions,
                 )
             )
+        # After the synthetic updates: the risk book and the positions table take these whole.
+        await accounts.send(settled)
         log.info(
             "startup_reconciled",
             orders_in_db=len(recovery.orders),
@@ -242,6 +266,7 @@ async def _report_problems(
 async def _apply_mismatch_policy(
     settings: Settings,
     report: ReconcileReport,
+    settled: PositionsReconciled,
     alert: Callable[[AlertSeverity, str, str], Awaitable[None]],
     control: Sender[ControlCommand],
     clock: Clock,
@@ -250,6 +275,8 @@ async def _apply_mismatch_policy(
         f"{m.symbol}: ours {m.expected}, exchange {m.exchange}" + (f" ({m.note})" if m.note else "")
         for m in report.position_mismatches
     )
+    if settled.corrections:
+        detail += "; set to the exchange's: " + "; ".join(settled.corrections)
     policy = settings.database.position_mismatch
     await alert(AlertSeverity.CRITICAL, f"position mismatch ({policy})", detail)
     if policy == "halt":

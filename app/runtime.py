@@ -39,6 +39,7 @@ from app.lifecycle import (
     Phase,
     RuntimeOptions,
     Stage,
+    StartRefused,
 )
 
 __all__ = [
@@ -211,7 +212,12 @@ class Supervisor:
         if error is not None:
             record.state = ComponentState.FAILED
             await self._report_crash(record, "start", error, None)
-            self.request_shutdown(f"{record.spec.name} failed to start", ExitCode.COMPONENT_FAILED)
+            code = (
+                ExitCode.CONFIG_ERROR
+                if isinstance(error, StartRefused)
+                else ExitCode.COMPONENT_FAILED
+            )
+            self.request_shutdown(f"{record.spec.name} failed to start", code)
             return False
         return True
 

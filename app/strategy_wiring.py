@@ -32,6 +32,7 @@ __all__ = [
     "ResolvedRun",
     "StrategyConfigError",
     "build_strategy_workers",
+    "legacy_snapshots",
     "resolve_strategy_runs",
 ]
 
@@ -118,11 +119,13 @@ def build_strategy_workers(
     bus: Bus,
     clock: Clock,
     history: HistorySource | None,
+    store: SnapshotStore | None = None,
 ) -> list[StrategyWorker]:
+    """`store`: where snapshots are kept (the daemon: its database); none are kept without
+    one, or when `strategies.snapshots` is off."""
     section = settings.strategies
-    store: SnapshotStore | None = (
-        JsonSnapshotStore(section.snapshot_file) if section.snapshot_file is not None else None
-    )
+    if not section.snapshots:
+        store = None
     options = WorkerOptions(
         snapshot_interval_s=section.snapshot_interval_s,
         max_catch_up_bars=section.max_catch_up_bars,
@@ -143,3 +146,9 @@ def build_strategy_workers(
         )
         for run in runs
     ]
+
+
+def legacy_snapshots(settings: Settings) -> JsonSnapshotStore | None:
+    """The snapshot file of versions before the database, to import from (None: no file)."""
+    path = settings.strategies.snapshot_file
+    return JsonSnapshotStore(path) if path is not None else None

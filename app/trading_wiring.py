@@ -33,6 +33,7 @@ from executor.paper import PaperExecutor
 from executor.protective_stops import ProtectiveStops
 from executor.venue_port import venue_port
 from risk.gate import RiskGate
+from risk.state_store import StateDocuments
 
 __all__ = ["TradingWiringError", "wire_trading"]
 
@@ -94,8 +95,10 @@ def wire_trading(
     health: HealthMonitor,
     venue: BinanceVenue,
     journal: IntentJournal | None = None,
+    risk_state: StateDocuments | None = None,
 ) -> TradingPath:
-    """`journal`: where the live executor records each order's intent before sending it."""
+    """`journal`: where the live executor records each order's intent before sending it;
+    `risk_state`: where the risk gate keeps its state (a file at `risk.state_file` if None)."""
     mode = executor_mode(settings)
     if mode == "off":
         return TradingPath(None, None, None)
@@ -108,6 +111,7 @@ def wire_trading(
         market=market,
         rules=venue.rules,
         order_limits=order_limits(DEFAULT_SPOT_RULES if spot else DEFAULT_USDM_RULES),
+        documents=risk_state,
     )
     executor: LiveExecutor | PaperExecutor
     stops: ProtectiveStops | None = None

@@ -26,6 +26,7 @@ from app.recovery_wiring import Persistence, wire_persistence, wire_recovery
 from app.redaction import REDACTOR, Redactor
 from app.runtime import ComponentSpec, ExitCode, RuntimeOptions, Stage, Supervisor
 from app.sim_venue import build_sim, sim_client_settings
+from app.snapshot_wiring import wire_snapshots
 from app.strategy_wiring import (
     StrategyConfigError,
     build_strategy_workers,
@@ -42,6 +43,7 @@ from exchange.sim.state_file import StateFileError
 from executor.live import LiveExecutor
 from strategies.history import HistorySource
 from strategies.registry import Registry
+from strategies.snapshots import SnapshotStore
 
 log = structlog.get_logger("app.wiring")
 
@@ -198,6 +200,7 @@ def build_daemon(
             health=health,
             venue=venue,
             journal=persistence.recorder,
+            risk_state=persistence.risk_state,
         )
     except TradingWiringError as exc:
         raise StartupConfigError(str(exc)) from None
@@ -210,6 +213,7 @@ def build_daemon(
         health=health,
         history=venue,
         registry=registry,
+        snapshots=persistence.snapshots,
     )
     if isinstance(trading.executor, LiveExecutor):
         # After the strategy workers: they must be receiving when the synthetic updates go out.
@@ -231,6 +235,15 @@ def build_daemon(
             restartable=True,
             progress=lambda: health.writes,
         )
+    )
+    wire_snapshots(
+        settings,
+        clock=clock,
+        supervisor=supervisor,
+        health=health,
+        recorder=persistence.recorder,
+        gate=trading.gate,
+        redactor=redactor,
     )
     # The heartbeat says "running" (or "draining") the moment it becomes true, and systemd
     # hears READY only after that first running heartbeat is on disk.
@@ -260,6 +273,7 @@ def _wire_strategies(
     health: HealthMonitor,
     history: HistorySource,
     registry: Registry | None = None,
+    snapshots: SnapshotStore | None = None,
 ) -> None:
     """One worker per configured strategy instance, at the strategy stage: started (history,
     restored state) after the risk gate and executor, before the feeds."""
@@ -267,7 +281,9 @@ def _wire_strategies(
         runs = resolve_strategy_runs(settings, registry)
     except StrategyConfigError as exc:
         raise StartupConfigError(str(exc)) from None
-    workers = build_strategy_workers(runs, settings, bus=bus, clock=clock, history=history)
+    workers = build_strategy_workers(
+        runs, settings, bus=bus, clock=clock, history=history, store=snapshots
+    )
     for worker in workers:
         supervisor.add(
             ComponentSpec(

@@ -33,8 +33,8 @@ from app.domain import Fill, OrderStatus, OrderType, OrderUpdated, Side
 from app.wiring import build_daemon
 from config import load_settings
 from database.engine import make_engine
-from database.mapping import fill_values, order_values
 from database.models import FillRow, OrderRow
+from database.order_mapping import fill_values, order_values
 from database.schema import upgrade
 from executor.live import LiveExecutor
 

@@ -103,6 +103,8 @@ class RiskSettings(BaseModel):
     limits: RiskLimitSettings = Field(default_factory=RiskLimitSettings)
     guards: RiskGuardSettings = Field(default_factory=RiskGuardSettings)
     orders: OrderShapeSettings = Field(default_factory=OrderShapeSettings)
-    # Trading state (ACTIVE/REDUCING/HALTED, reason, guard cooldowns) survives restarts here;
-    # the database takes over in issue 8.
+    # Trading state (ACTIVE/REDUCING/HALTED, reason, guard cooldowns) and the risk book survive
+    # restarts in the database (table state_documents). This file is where versions before the
+    # database kept them: read once while the database holds no state (an upgrade), then
+    # renamed `<name>.imported`. A gate built without a database (tests, tools) uses it.
     state_file: Path = Path("status/risk_state.json")

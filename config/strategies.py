@@ -73,7 +73,10 @@ class StrategiesSettings(BaseModel):
     # endpoint, or nowhere (strategies then warm up on live bars, signalling nothing until
     # they have seen their declared warm-up).
     history: Literal["exchange", "none"] = "exchange"
-    # Saved strategy state, so a restart continues instead of warming up again. Empty: none.
+    # Save strategy state in the database, so a restart continues instead of warming up again.
+    snapshots: bool = True
+    # Where versions before the database kept them: read once, while the database holds no
+    # snapshot of an instance (an upgrade). Empty: nothing to import.
     snapshot_file: OptionalPath = Path("status/strategy_state.json")
     snapshot_interval_s: float = Field(default=60.0, gt=0)
     # A saved state older than this many bars is discarded for a full warm-up from history.

@@ -12,7 +12,9 @@ writes the same PENDING_NEW row into the main database, in its batches.
 
 Start-up recovery reads the journal: an intent the main database does not have (the daemon
 died between the two writes) counts as a PENDING_NEW order, reconciled like the others. Rows
-the main database has are then forgotten, so the file holds at most one run's intents.
+the main database has are then forgotten. During a run the recorder forgets each intent once
+the main database has committed its row (`Recorder`), so the file holds only the intents
+still on their way there.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from sqlalchemy.engine import make_url
 
 from app.domain import OrderUpdated, SubmitOrder
 from config.database import DatabaseSettings
-from database.mapping import intent_values, order_from_row
 from database.models import OrderRow
+from database.order_mapping import intent_values, order_from_row
 from database.queries import chunks
 
 __all__ = ["IntentJournal", "journal_path"]
@@ -56,6 +58,8 @@ class IntentJournal:
         self._synchronous = synchronous.upper()
         self._connection: sqlite3.Connection | None = None
         self.recorded = 0
+        self.rows = 0  # intents the file holds now (the heartbeat shows it stays small)
+        self.forgotten = 0
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +68,7 @@ class IntentJournal:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self._synchronous}")
         connection.execute(_SCHEMA)
+        (self.rows,) = connection.execute("SELECT COUNT(*) FROM intents").fetchone()
         self._connection = connection
 
     def close(self) -> None:
@@ -76,11 +81,12 @@ class IntentJournal:
         record of the same client id changes nothing. Raises ``sqlite3.Error``."""
         row = json.dumps(intent_values(order), default=str, separators=(",", ":"))
         connection = self._open_connection()
-        connection.execute(
+        inserted = connection.execute(
             "INSERT OR IGNORE INTO intents VALUES (?, ?, ?)",
             (order.client_order_id, order.ts_ms, row),
-        )
+        ).rowcount
         self.recorded += 1
+        self.rows += inserted
 
     def entries(self) -> list[OrderUpdated]:
         """Every journaled intent, as the PENDING_NEW order it stands for, oldest first."""
@@ -90,6 +96,8 @@ class IntentJournal:
         return [order_from_row(OrderRow.model_validate(json.loads(text))) for (text,) in cursor]
 
     def forget(self, client_order_ids: Iterable[str]) -> int:
+        """Delete these intents (unknown ids are skipped) in one transaction; returns how
+        many were deleted. Raises ``sqlite3.Error`` (then nothing is deleted)."""
         connection = self._open_connection()
         forgotten = 0
         connection.execute("BEGIN")
@@ -104,6 +112,8 @@ class IntentJournal:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+        self.rows -= forgotten
+        self.forgotten += forgotten
         return forgotten
 
     def _open_connection(self) -> sqlite3.Connection:

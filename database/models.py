@@ -34,6 +34,7 @@ __all__ = [
     "PositionRow",
     "RunRow",
     "SignalRow",
+    "StateDocumentRow",
     "StrategySnapshotRow",
     "TradingStateRow",
     "metadata",
@@ -241,3 +242,15 @@ class StrategySnapshotRow(SQLModel, table=True):
     symbol: str = Field(primary_key=True, max_length=32)
     document: str = Field(sa_type=Text)
     updated_ms: int = _bigint()
+
+
+class StateDocumentRow(SQLModel, table=True):
+    """A component's whole saved state as one JSON document, under its name (the risk gate's
+    trading state, guards and book: ``risk.state_store``). Names ending ``.corrupt-<ms>`` are
+    documents that could not be read back, kept for a post-mortem."""
+
+    __tablename__ = "state_documents"
+
+    name: str = Field(primary_key=True, max_length=64)
+    document: str = Field(sa_type=Text)
+    saved_ms: int = _bigint()

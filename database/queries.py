@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.domain import Balance, Fill, OrderStatus, OrderUpdated, TradingStateChanged
-from database.mapping import fill_from_row, order_from_row, trading_state_from_row
+from app.domain.positions import PositionState
+from database.mapping import position_from_row, trading_state_from_row
 from database.models import BalanceRow, FillRow, OrderRow, PositionRow, TradingStateRow
+from database.order_mapping import fill_from_row, order_from_row
 
 __all__ = ["IN_LIST_MAX", "Recovery", "chunks", "load_recovery"]
 
@@ -38,6 +40,8 @@ class Recovery:
     fills: dict[str, tuple[Fill, ...]] = field(default_factory=dict)
     last_trade_ids: dict[str, int] = field(default_factory=dict)
     positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    # The same positions whole: quantity, average entry price, realized PnL.
+    held: dict[tuple[str, str], PositionState] = field(default_factory=dict)
     balances: tuple[Balance, ...] = ()
     trading_state: TradingStateChanged | None = None
     # Newest time an intent was recorded without an answer (ms): a request sent just before a
@@ -82,8 +86,8 @@ def load_recovery(engine: Engine, journaled: Sequence[OrderUpdated] = ()) -> Rec
                 )
             ).all()
         }
-        positions = {
-            (row.strategy, row.symbol): row.quantity
+        held = {
+            (row.strategy, row.symbol): position_from_row(row)
             for row in session.execute(select(PositionRow)).scalars()
         }
         balances = tuple(
@@ -105,7 +109,8 @@ def load_recovery(engine: Engine, journaled: Sequence[OrderUpdated] = ()) -> Rec
         journaled_in_database=tuple(sorted(in_database)),
         fills={cid: tuple(items) for cid, items in fills.items()},
         last_trade_ids=last_trade_ids,
-        positions=positions,
+        positions={key: position.quantity for key, position in held.items()},
+        held=held,
         balances=balances,
         trading_state=None if state_row is None else trading_state_from_row(state_row),
         newest_pending_intent_ms=max(pending) if pending else None,

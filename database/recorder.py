@@ -13,6 +13,11 @@ fills and intents are never dropped) while candles are dropped and counted.
 Write-ahead: `record_intent(order)` returns once the order's PENDING_NEW row is committed (it
 jumps the queue) and raises `IntentNotRecorded` otherwise, at once while the database is
 failing. `run()` drains and commits everything queued when it is cancelled.
+
+With an intent journal, each intent is forgotten from it once the writer has committed its row
+to the main database: at most one journal transaction per committed batch, on the loop (the
+journal's connection is the loop's), in `run()`, `flush()` and at stop after the last commit.
+At any instant an intent is in the journal or committed in the main database.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from app.domain import (
     Kline,
     OrderDenied,
     OrderUpdated,
+    PositionsReconciled,
     Signal,
     SubmitOrder,
     TradingStateChanged,
@@ -101,6 +107,8 @@ class Recorder:
         self.full_waits = 0  # handlers that had to wait for room in the queue
         self.progress = 0
         self.intent_ms: deque[float] = deque(maxlen=_INTENT_SAMPLES)
+        self._unforgotten: list[str] = []  # committed intents the journal still holds
+        self.journal_forget_failures = 0
         self._alerts = bus.sender(SYSTEM_ALERT.channel())
         self._control = bus.sender(SYSTEM_CONTROL.channel())
         bus.subscribe(ORDER_UPDATE.channel(), self.on_order_event, subscriber=name)
@@ -126,6 +134,7 @@ class Recorder:
             notify=self._on_notice,
             space_freed=self._space.set,
             max_backoff_s=self._max_backoff_s,
+            intents_committed=None if self._journal is None else self._on_intents_committed,
         )
         self._writer = writer
         await writer.start()
@@ -144,6 +153,7 @@ class Recorder:
                 noticed.clear()
                 while self._notices:
                     await self._announce(self._notices.popleft())
+                self._forget_committed_intents()
         finally:
             self._stop()
 
@@ -156,6 +166,7 @@ class Recorder:
         writer.stop()
         finished = writer.join(_JOIN_TIMEOUT_S)
         if self._journal is not None:
+            self._forget_committed_intents()  # the last commits'; what was lost stays
             self._journal.close()
         log.info(
             "recorder_stopped",
@@ -171,6 +182,7 @@ class Recorder:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         writer.put_barrier(done)
         await done
+        self._forget_committed_intents()
 
     # -- write-ahead -----------------------------------------------------------------------------
     async def record_intent(self, order: SubmitOrder) -> None:
@@ -200,6 +212,31 @@ class Recorder:
             ) from None
         self.intent_ms.append((time.perf_counter() - started) * 1000.0)
 
+    def _on_intents_committed(self) -> None:
+        """On the loop: the writer committed intents; `run()` forgets them from the journal."""
+        if self._noticed is not None:
+            self._noticed.set()
+
+    def _forget_committed_intents(self) -> None:
+        """Forget from the journal every intent the main database has committed (they are
+        durable there), in one transaction. On failure they stay journaled, which is safe
+        (start-up recovery forgets them too), and are tried again next time."""
+        journal, writer = self._journal, self._writer
+        if journal is None or writer is None:
+            return
+        self._unforgotten.extend(writer.take_committed_intents())
+        if not self._unforgotten:
+            return
+        try:
+            journal.forget(self._unforgotten)
+        except sqlite3.Error as exc:
+            self.journal_forget_failures += 1
+            log.warning(
+                "intent_journal_forget_failed", pending=len(self._unforgotten), error=str(exc)
+            )
+            return
+        self._unforgotten.clear()
+
     def _running(self) -> Writer:
         writer = self._writer
         if writer is None or not writer.alive:
@@ -222,6 +259,8 @@ class Recorder:
         # A BalanceChanged delta is followed by the AccountUpdated carrying the new balance.
         if isinstance(event, AccountUpdated) and event.balances:
             await self._put(Kind.ACCOUNT, event)
+        elif isinstance(event, PositionsReconciled):
+            await self._put(Kind.POSITIONS, event)
 
     async def on_kline(self, kline: Kline) -> None:
         if not kline.closed or kline.interval != CANDLE_INTERVAL:
@@ -346,6 +385,10 @@ class Recorder:
             },
             "intents_recorded": writer.intents_recorded,
             "intents_journaled": 0 if self._journal is None else self._journal.recorded,
+            # Bounded by what is on its way to the main database, not by the run's length.
+            "journal_rows": 0 if self._journal is None else self._journal.rows,
+            "journal_forget_pending": len(self._unforgotten) + writer.committed_intents_waiting,
+            "journal_forget_failures": self.journal_forget_failures,
             "intent_ms": {
                 "p50": _percentile(list(self.intent_ms), 0.50),
                 "p99": _percentile(list(self.intent_ms), 0.99),

@@ -48,7 +48,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Executable
 
-from app.domain import OrderUpdated, SubmitOrder
+from app.domain import OrderUpdated, PositionsReconciled, SubmitOrder
 from database import mapping
 from database.models import (
     AlertRow,
@@ -70,6 +70,9 @@ _FINAL_RANK = max(mapping.STATUS_RANK.values())
 _REMEMBERED_APPROVALS = 10_000
 
 
+_ZERO = Decimal(0)
+
+
 class Kind(IntEnum):
     """What a queued item is (the payload's type follows from it)."""
 
@@ -85,6 +88,7 @@ class Kind(IntEnum):
     RUN_STOP = 9  # RunStop
     EQUITY = 10  # dict of equity_snapshots columns
     METRICS = 11  # (ts_ms, document)
+    POSITIONS = 12  # PositionsReconciled
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,8 @@ class BatchWriter:
         self.run_id: int | None = None  # this process's row in `runs`, once committed
         self._new_run_id: int | None = None
         self._positions: dict[tuple[str, str], mapping.PositionState] = {}
+        # Fills a PositionsReconciled already counted: their rows still go in, positions stay.
+        self._folded: set[tuple[str, int]] = set()
         self._approved: OrderedDict[str, None] = OrderedDict()
         self._pending_approved: list[str] = []
         self._orders = _Prepared(_orders_upsert(dialect), sql_dialect, _columns(OrderRow))
@@ -301,6 +307,7 @@ class BatchWriter:
         fills: list[tuple[OrderUpdated, Any]] = []
         inserts: dict[Kind, list[dict[str, Any]]] = {}
         runs: list[RunStart | RunStop] = []
+        reconciled: list[PositionsReconciled] = []
         for kind, payload in items:
             if kind is Kind.ORDER:
                 orders.append(mapping.order_values(payload))
@@ -322,6 +329,8 @@ class BatchWriter:
                 balances.extend(mapping.balance_values(b, payload.ts_ms) for b in payload.balances)
             elif kind is Kind.RUN_START or kind is Kind.RUN_STOP:
                 runs.append(payload)
+            elif kind is Kind.POSITIONS:
+                reconciled.append(payload)
             else:
                 inserts.setdefault(kind, []).append(self._builders[kind](payload))
         rows = 0
@@ -338,6 +347,8 @@ class BatchWriter:
                 statement.execute(connection, params)
                 rows += len(params)
         rows += self._fills(connection, fills)
+        for event in reconciled:  # after the fills: they were published before it
+            rows += self._replace_positions(connection, event)
         for kind, params in inserts.items():
             connection.execute(self._inserts[kind], params)
             rows += len(params)
@@ -370,6 +381,9 @@ class BatchWriter:
             )
             if connection.execute(self._fill, values).first() is None:
                 continue  # already recorded: its position change is already booked
+            if (fill.symbol, fill.trade_id) in self._folded:
+                rows += 1
+                continue
             key = (update_.strategy, fill.symbol)
             position = self._position(connection, key)
             self._positions[key] = mapping.apply_fill(position, fill)
@@ -383,6 +397,30 @@ class BatchWriter:
             self._positions_upsert.execute(connection, params)
             rows += len(params)
         return rows
+
+    def _replace_positions(self, connection: Connection, event: PositionsReconciled) -> int:
+        """Every position as reconciliation settled it; rows it does not list become flat.
+        Realized PnL stays: a correction is not a trade."""
+        self._folded.update(event.folded_trades)
+        table = _table(PositionRow)
+        stored = connection.execute(select(table.c.strategy, table.c.symbol)).all()
+        wanted = {(p.strategy, p.symbol): p for p in event.positions}
+        params = []
+        for key in sorted(set(wanted) | {(str(r[0]), str(r[1])) for r in stored}):
+            old = self._position(connection, key)
+            given = wanted.get(key)
+            new = (
+                mapping.PositionState(_ZERO, _ZERO, old.realized_pnl)
+                if given is None
+                else mapping.PositionState(given.quantity, given.average_price, old.realized_pnl)
+            )
+            if new == old:
+                continue
+            self._positions[key] = new
+            params.append(mapping.position_values(key[0], key[1], new, event.ts_ms))
+        if params:
+            self._positions_upsert.execute(connection, params)
+        return len(params)
 
     def _position(self, connection: Connection, key: tuple[str, str]) -> mapping.PositionState:
         cached = self._positions.get(key)

@@ -8,6 +8,11 @@ committed at once, with whatever batch is ready. Results go back to the loop wit
 ``call_soon_threadsafe`` only; the thread never blocks on the loop while stopping, so the
 recorder may join it synchronously at shutdown.
 
+Committed intents. Given ``intents_committed``, the thread keeps the client ids of the intents
+each transaction committed, and only after the commit: the recorder takes them on the loop
+(`take_committed_intents`) to forget them from its intent journal. Ids of intents that failed,
+were rejected or lost are never handed back: those stay journaled.
+
 Failures. A batch failing for a database reason (unreachable, locked, read-only, table
 missing, permission) is retried with the same rows, with backoff doubling from
 ``retry_initial_s`` (capped at ``max_backoff_s``) slept on the recorder's Clock. At the
@@ -97,13 +102,20 @@ class Writer:
         notify: Callable[[WriterNotice], None],
         space_freed: Callable[[], None],
         max_backoff_s: float = 30.0,
+        intents_committed: Callable[[], None] | None = None,
     ) -> None:
+        """`intents_committed`: called on the loop after a transaction committed intents
+        (their ids wait in `take_committed_intents`); without it no ids are kept."""
         self._engine = engine
         self._settings = settings
         self._loop = loop
         self._sleep = sleep
         self._notify = notify
         self._space_freed = space_freed
+        self._intents_committed = intents_committed
+        # Appended by the thread after each commit, taken by the loop (deque appends and
+        # pops are atomic): the hand-off needs no lock and never makes the thread wait.
+        self._committed_intents: deque[str] = deque()
         self._max_backoff_s = max(max_backoff_s, settings.retry_initial_s)
         self._batch = BatchWriter(engine.dialect)
         self._queue: deque[Item] = deque()
@@ -162,6 +174,18 @@ class Writer:
         """`done` resolves once every item queued so far is committed."""
         self._barriers.append((self.enqueued, done))
         self._wake.set()
+
+    def take_committed_intents(self) -> list[str]:
+        """Client ids of the intents committed since the last call, oldest first (loop side;
+        after `join`, every intent the thread committed)."""
+        committed, taken = self._committed_intents, list[str]()
+        while committed:
+            taken.append(committed.popleft())
+        return taken
+
+    @property
+    def committed_intents_waiting(self) -> int:
+        return len(self._committed_intents)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -241,6 +265,10 @@ class Writer:
         self._in_hand = self._take(self._settings.batch_max_rows)
         self._write(self._in_hand, [], batch=True)
         self._in_hand = []
+        if self.space_wanted:
+            # Again, now that `depth` no longer counts the batch: a handler woken by the commit
+            # may have seen it still in hand and gone back to waiting for room.
+            self._to_loop(self._space_freed)
 
     def _write(
         self, items: list[Item], intents: list[tuple[SubmitOrder, Any]], *, batch: bool
@@ -292,6 +320,8 @@ class Writer:
         self.max_write_ms = max(self.max_write_ms, elapsed_ms)
         self.intents_recorded += len(intents)
         self.committed_items += len(items)
+        # Before any barrier or intent is resolved below: whoever waited on one finds these ids.
+        self._hand_back_intents(items, intents)
         if self.failing:
             self.failing = False
             log.warning("recorder_writes_recovered", failures=self.failures)
@@ -304,6 +334,16 @@ class Writer:
             self._release_barriers()
         if self.space_wanted:
             self._to_loop(self._space_freed)
+
+    def _hand_back_intents(self, items: list[Item], intents: list[tuple[SubmitOrder, Any]]) -> None:
+        """Called only once their transaction committed: the journal may forget them now."""
+        if self._intents_committed is None:
+            return
+        ids = [order.client_order_id for order, _ in intents]
+        ids.extend(payload.client_order_id for kind, payload in items if kind is Kind.INTENT)
+        if ids:
+            self._committed_intents.extend(ids)
+            self._to_loop(self._intents_committed)
 
     def _failed(self, exc: BaseException, attempt: int, intents: list[Any]) -> None:
         detail = describe(exc)

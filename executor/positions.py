@@ -1,10 +1,11 @@
 """Net positions from the executor's own booked fills, for the protective-stop hook.
 
-Signed quantity per symbol (BUY adds, SELL subtracts) and the average entry price: a fill
-that grows the position moves the average, one that reduces it leaves it, one that crosses
-zero starts a new position at its own price. Fed one booked fill at a time (each trade id
-once, by the order book), so duplicates cannot double a position. `seed` takes the
-exchange's position at start (reconciliation), before any fill.
+Signed quantity per symbol (BUY adds, SELL subtracts) and the average entry price, by the
+shared rule (`app.domain.position_after_fill`, no fees: no PnL is kept here). The average is
+None when flat, and stays None after `seed` without an entry price until a fill starts a new
+position. Fed one booked fill at a time (each trade id once, by the order book), so
+duplicates cannot double a position. `seed` takes the exchange's position at start
+(reconciliation), before any fill.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.domain.orders import Fill
+from app.domain import Fill, PositionState, position_after_fill
 
 __all__ = ["NetPosition", "NetPositions"]
 
@@ -37,15 +38,20 @@ class NetPositions:
 
     def add(self, fill: Fill) -> NetPosition:
         current = self.get(fill.symbol)
-        signed = fill.position_change  # net of a spot fee taken in the base asset
-        quantity = current.quantity + signed
-        average = current.average_price
+        entry = current.average_price  # None: flat, or seeded without an entry price
+        booked = PositionState(current.quantity, _ZERO if entry is None else entry)
+        change = position_after_fill(booked, fill)  # no fee: no PnL is kept here
+        quantity = change.after.quantity
+        average: Decimal | None
         if quantity == 0:
             average = None
-        elif current.quantity == 0 or (quantity > 0) != (current.quantity > 0):
-            average = fill.price  # a new position (or one that crossed zero)
-        elif abs(quantity) > abs(current.quantity) and average is not None:
-            average = (average * abs(current.quantity) + fill.price * abs(signed)) / abs(quantity)
+        elif change.opened:
+            average = fill.price  # to the digit: the shared formula may round past 28 digits
+        elif abs(quantity) > abs(current.quantity) and entry is not None:
+            average = change.after.average_price
+        else:
+            # Reduced (the average stays), not moved at all, or of unknown cost: kept as it was.
+            average = entry
         position = NetPosition(quantity, average)
         self._positions[fill.symbol] = position
         return position

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from app.domain import Fill, Side
+from app.domain import Fill, PositionState, Side, position_after_fill
 
 __all__ = ["DEFAULT_QUOTE_ASSETS", "SEEN_TRADE_IDS", "RiskBook", "RoundTrip"]
 
@@ -131,35 +131,26 @@ class RiskBook:
             fee = _ZERO
         self._realised -= fee
         position = self._positions.setdefault((strategy, fill.symbol), _Position())
-        old = position.quantity
-        # What the account holds changes by less than the quantity when spot takes the fee in
-        # the base asset; that fee is also charged (at the fill price) to PnL above.
-        delta = fill.position_change
-        moved = abs(delta)
-        new = old + delta
+        # Quantity and average by the shared rule (a spot fee taken in the base asset shrinks
+        # what is held; that fee is also charged, at the fill price, to PnL above). The book
+        # keeps its own PnL: the gross part from `change`, fees split per round trip here.
+        change = position_after_fill(PositionState(position.quantity, position.average_price), fill)
         trip: RoundTrip | None = None
-        if old == 0 or (old > 0) == (delta > 0):
-            # Opening or adding: new average cost.
-            total = abs(old) + moved
-            if total:
-                position.average_price = (
-                    abs(old) * position.average_price + moved * fill.price
-                ) / total
+        if not change.reduced:
             position.trip_pnl -= fee
         else:
-            closed = min(abs(old), moved)
-            direction = 1 if old > 0 else -1
-            pnl = closed * (fill.price - position.average_price) * direction
-            self._realised += pnl
+            self._realised += change.closed_pnl
+            closed = change.closed_quantity
             # A flipping fill's fee is shared pro rata between the closed and the new position.
+            moved = abs(fill.position_change)
             closing_fee = fee if closed == moved else fee * closed / moved
-            position.trip_pnl += pnl - closing_fee
-            if new == 0 or (new > 0) != (old > 0):
+            position.trip_pnl += change.closed_pnl - closing_fee
+            if change.closed_out:
                 trip = RoundTrip(strategy, fill.symbol, position.trip_pnl, fill.ts_ms)
                 position.trip_pnl = -(fee - closing_fee)
-                position.average_price = fill.price if new != 0 else _ZERO
-        position.quantity = new
-        if new == 0:
+        position.quantity = change.after.quantity
+        position.average_price = change.after.average_price
+        if position.quantity == 0:
             del self._positions[(strategy, fill.symbol)]
         return trip
 
@@ -187,6 +178,35 @@ class RiskBook:
 
     def positions(self) -> dict[tuple[str, str], Decimal]:
         return {key: p.quantity for key, p in self._positions.items() if p.quantity != 0}
+
+    def replace_positions(
+        self,
+        positions: Mapping[tuple[str, str], tuple[Decimal, Decimal]],
+        folded_trades: Iterable[tuple[str, int]] = (),
+    ) -> list[str]:
+        """Take (quantity, average price) per (strategy, symbol) as the truth (reconciliation:
+        the database and the exchange agreed on them); anything not given is flat. The fills
+        `folded_trades` names are already in them: booked later, they are ignored. Realised
+        PnL stays; a position whose quantity changed starts a new trip. Returns what changed."""
+        for trade in folded_trades:
+            if trade not in self._seen:
+                self._remember(trade)
+        changed: list[str] = []
+        for key in sorted(set(self._positions) | set(positions)):
+            quantity, average = positions.get(key, (_ZERO, _ZERO))
+            held = self._positions.get(key)
+            if held is not None and (held.quantity, held.average_price) == (quantity, average):
+                continue
+            before = _ZERO if held is None else held.quantity
+            if before != quantity:
+                changed.append(f"{key[0]}/{key[1]} {before} -> {quantity}")
+            if quantity == 0:
+                self._positions.pop(key, None)
+            elif held is not None and held.quantity == quantity:
+                held.average_price = average
+            else:
+                self._positions[key] = _Position(quantity, average)
+        return changed
 
     # -- pending orders ----------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ from app.domain import (
     OrderPurpose,
     OrderUpdated,
     PositionSnapshot,
+    PositionsReconciled,
     Side,
     Signal,
     SubmitOrder,
@@ -80,12 +81,12 @@ from risk.orders import (
     shape_entry,
 )
 from risk.state_store import (
+    FileStateDocuments,
     SavedState,
+    StateDocuments,
     StateFileError,
-    load_state,
-    quarantine,
-    save_state,
-    write_state,
+    decode_state,
+    encode_state,
 )
 from risk.trading_state import TradingStateMachine
 
@@ -118,8 +119,12 @@ class RiskGate:
         rules: Mapping[str, SymbolRules],
         order_limits: Sequence[tuple[int, int]],
         name: str = "risk",
+        documents: StateDocuments | None = None,
     ) -> None:
+        """`documents`: where the state is kept (the daemon: its database); a file at
+        `settings.state_file` when not given."""
         self.name = name
+        self.documents = documents or FileStateDocuments(settings.state_file)
         self.clock = clock
         self.settings = settings
         self.market = market
@@ -321,6 +326,9 @@ class RiskGate:
         self.closing.update(cid, filled_quantity=filled, final=final)
 
     async def on_account(self, event: AccountEvent) -> None:
+        if isinstance(event, PositionsReconciled):
+            await self._take_reconciled(event)
+            return
         if not isinstance(event, AccountUpdated):
             return
         for balance in event.balances:
@@ -333,6 +341,17 @@ class RiskGate:
                 self.exchange_positions.pop(position.symbol, None)
             else:
                 self.exchange_positions[position.symbol] = position
+
+    async def _take_reconciled(self, event: PositionsReconciled) -> None:
+        """The book's positions come from a snapshot saved every few seconds; after a crash the
+        database (which recorded every fill) and the exchange are the truth."""
+        changed = self.book.replace_positions(
+            {(p.strategy, p.symbol): (p.quantity, p.average_price) for p in event.positions},
+            event.folded_trades,
+        )
+        if changed:
+            log.warning("risk_book_reconciled", changed=changed, corrections=event.corrections)
+            await self.persist()
 
     async def on_kline(self, kline: Kline) -> None:
         if not kline.closed:
@@ -460,20 +479,21 @@ class RiskGate:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Restore the saved state, then publish the state once. An unusable file halts (it may
-        have held a halt): it is moved aside and the halt is written at once."""
-        path, now = self.settings.state_file, self.clock.now_ms()
+        """Restore the saved state, then publish the state once. An unusable document halts (it
+        may have held a halt): it is moved aside and the halt is written at once."""
+        documents, now = self.documents, self.clock.now_ms()
         try:
-            saved = load_state(path)
-            if saved is not None:
-                self._restore(saved)
+            data = await documents.read()
+            if data is not None:
+                self._restore(decode_state(data))
         except _RESTORE_ERRORS as exc:
             reason = f"state file unreadable: {exc}"
-            moved = quarantine(path, now)
-            log.error("risk_state_unreadable", path=str(path), error=str(exc), moved_to=str(moved))
+            moved = await documents.quarantine(now)
+            where = documents.location
+            log.error("risk_state_unreadable", location=where, error=str(exc), moved_to=moved)
             self.state = TradingStateMachine(state=TradingState.HALTED, reason=reason, since_ms=now)
             await self._alert(
-                AlertSeverity.CRITICAL, "trading halted", f"{reason} ({path}; moved to {moved})"
+                AlertSeverity.CRITICAL, "trading halted", f"{reason} ({where}; moved to {moved})"
             )
             await self.persist()
         self.book.roll_day(now)
@@ -502,7 +522,11 @@ class RiskGate:
                 await self.tick()
         finally:
             # Synchronous: a second cancellation cannot interrupt the last write.
-            write_state(self.settings.state_file, self._saved_state())
+            try:
+                self.documents.write_now(encode_state(self._saved_state()))
+            except OSError as exc:
+                where = self.documents.location
+                log.error("risk_state_save_failed", location=where, error=str(exc))
 
     async def tick(self) -> None:
         """Once a second: a guard cooldown's end, the UTC day roll, the periodic save."""
@@ -530,10 +554,10 @@ class RiskGate:
     async def persist(self) -> None:
         self._dirty, self._last_persist = False, self.clock.monotonic()
         try:
-            await save_state(self.settings.state_file, self._saved_state())
+            await self.documents.write(encode_state(self._saved_state()))
         except OSError as exc:
             self._dirty = True
-            log.error("risk_state_save_failed", path=str(self.settings.state_file), error=str(exc))
+            log.error("risk_state_save_failed", location=self.documents.location, error=str(exc))
             await self._alert(AlertSeverity.CRITICAL, "risk state not saved", str(exc))
 
     # -- heartbeat --------------------------------------------------------------------------------

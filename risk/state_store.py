@@ -1,17 +1,19 @@
-"""The risk gate's state file: trading state, guards and book survive a restart.
+"""The risk gate's saved state: trading state, guards and book survive a restart.
 
-One JSON document, replaced atomically (``app.atomic_file``) so a crash leaves the old state or
-the new, never a torn file::
+One JSON document. Where it lives is a ``StateDocuments``: the daemon keeps it in its database
+(``database.documents``, with the recorder's engine); ``FileStateDocuments`` keeps it in a file
+replaced atomically (``app.atomic_file``), so a crash leaves the old state or the new, never a
+torn file. The document::
 
     {"version": 1, "saved_ms": ..., "trading_state": {...}, "guards": {...}, "book": {...},
      "closing": [...]}
 
 The parts are the snapshots of ``TradingStateMachine``, ``Guards``, ``RiskBook`` and the exits in
 flight (``risk.orders.ClosingOrders``); this module does not look inside them. A missing file is
-a first start. A file that cannot be read or parsed, or that has another version, raises
-``StateFileError``: the gate then starts HALTED, because the lost file might have held a halt
-(never silently ACTIVE after losing one), and moves the file aside (``quarantine``) for a
-post-mortem before it writes its own.
+a first start. A document that cannot be read or parsed, or that has another version, raises
+``StateFileError``: the gate then starts HALTED, because the lost state might have held a halt
+(never silently ACTIVE after losing one), and moves the document aside (``quarantine``) for a
+post-mortem before it writes its own. A store that cannot write raises ``OSError``.
 
 No channels; the gate calls it.
 """
@@ -22,7 +24,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -30,14 +32,13 @@ from app.atomic_file import replace_atomically
 
 __all__ = [
     "STATE_VERSION",
+    "FileStateDocuments",
     "SavedState",
+    "StateDocuments",
     "StateFileError",
     "decode_state",
     "encode_state",
-    "load_state",
     "quarantine",
-    "save_state",
-    "write_state",
 ]
 
 STATE_VERSION = 1
@@ -103,17 +104,6 @@ def decode_state(data: bytes) -> SavedState:
     )
 
 
-def load_state(path: Path) -> SavedState | None:
-    """The saved state, None when there is no file; raises StateFileError when unusable."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StateFileError(f"{type(exc).__name__}: {exc}") from exc
-    return decode_state(data)
-
-
 def quarantine(path: Path, now_ms: int) -> Path | None:
     """Move an unusable state file aside (``<name>.corrupt-<ms>``); None when that fails."""
     target = path.with_name(f"{path.name}.corrupt-{now_ms}")
@@ -129,11 +119,55 @@ def _write(path: Path, data: bytes) -> None:
     replace_atomically(path, data)
 
 
-def write_state(path: Path, state: SavedState) -> None:
-    """Write synchronously (the last write on the way out, which no cancellation may tear)."""
-    _write(path, encode_state(state))
+class StateDocuments(Protocol):
+    """Where the encoded state lives (the gate does not care)."""
+
+    @property
+    def location(self) -> str:
+        """Where, for logs and alerts (never a secret: no password reaches it)."""
+        ...
+
+    async def read(self) -> bytes | None:
+        """The stored document, None on a first start; StateFileError when unreadable."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Store durably; OSError when that fails."""
+        ...
+
+    def write_now(self, data: bytes) -> None:
+        """Store synchronously: the last write on the way out, which no cancellation may tear."""
+        ...
+
+    async def quarantine(self, now_ms: int) -> str | None:
+        """Move an unusable document aside; where it went, None when that failed."""
+        ...
 
 
-async def save_state(path: Path, state: SavedState) -> None:
-    """Encode on the loop (the snapshots are live objects), write and fsync in a thread."""
-    await asyncio.to_thread(_write, path, encode_state(state))
+class FileStateDocuments:
+    """The state in one file (what the gate uses when nothing else is given: tests, tools)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    async def read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateFileError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.to_thread(_write, self.path, data)
+
+    def write_now(self, data: bytes) -> None:
+        _write(self.path, data)
+
+    async def quarantine(self, now_ms: int) -> str | None:
+        moved = quarantine(self.path, now_ms)
+        return None if moved is None else str(moved)

@@ -1,9 +1,10 @@
 """Saved strategy state, so a restart continues where the last run stopped instead of warming
 up from scratch.
 
-`SnapshotStore` is what the workers need; `JsonSnapshotStore` keeps every instance's state in
-one JSON file, written atomically (temp file, fsync, rename) off the event loop. The database
-recorder will offer the same protocol once the database exists.
+`SnapshotStore` is what the workers need. The daemon keeps snapshots in its database
+(`database.documents.DatabaseSnapshotStore`); `JsonSnapshotStore` keeps every instance's state
+in one JSON file, written atomically (temp file, fsync, rename) off the event loop: the format
+versions before the database used, read once by the database store to import it.
 
 A snapshot is only advice: one that cannot be read, was written by other parameters or by an
 older state layout is ignored (and reported) and the strategy warms up from history.
@@ -29,11 +30,13 @@ _FORMAT = 1
 
 
 class SnapshotStore(Protocol):
-    def load(self, instance: str, symbol: str) -> Mapping[str, Any] | None: ...
+    async def load(self, instance: str, symbol: str) -> Mapping[str, Any] | None: ...
 
     def put(self, instance: str, symbol: str, snapshot: dict[str, Any]) -> None: ...
 
-    async def flush(self) -> None: ...
+    async def flush(self) -> None:
+        """Store everything put so far; OSError when that fails."""
+        ...
 
 
 class JsonSnapshotStore:
@@ -45,7 +48,7 @@ class JsonSnapshotStore:
         self._current: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
 
-    def load(self, instance: str, symbol: str) -> Mapping[str, Any] | None:
+    async def load(self, instance: str, symbol: str) -> Mapping[str, Any] | None:
         if self._saved is None:
             self._saved = self._read()
         found = self._saved.get(instance, {}).get(symbol)

@@ -133,7 +133,7 @@ class StrategyWorker:
     async def _recover_trade(self) -> None:
         if self.trade is None or self._trade_factory is None or self.store is None:
             return
-        saved = self.store.load(self.instance, TRADE_STATE_KEY)
+        saved = await self.store.load(self.instance, TRADE_STATE_KEY)
         if saved is None:
             return
         try:
@@ -156,7 +156,7 @@ class StrategyWorker:
 
     async def _recover(self, symbol: str) -> None:
         runner = self.runners[symbol]
-        saved = self.store.load(self.instance, symbol) if self.store is not None else None
+        saved = await self.store.load(self.instance, symbol) if self.store is not None else None
         restored = False
         if saved is not None:
             try:

@@ -238,6 +238,7 @@ def test_run_status_and_graceful_stop(
         "executor",
         "control",
         "recorder",
+        "snapshots",
     }
 
     daemon.terminate()
@@ -262,12 +263,12 @@ def test_run_status_and_graceful_stop(
     ]
     assert log_events == events  # the file gets the same JSON lines
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"logs", "notify.sock"}]
-    # No temp heartbeat or state files; nothing else written. The risk gate keeps its state in
-    # status/, so does the database (its WAL checkpointed and removed on a clean close), and
-    # the control socket is removed on the way out.
+    # No temp heartbeat or state files; nothing else written. The database in status/ holds the
+    # risk gate's and the strategies' state too (its WAL checkpointed and removed on a clean
+    # close), and the control socket is removed on the way out.
     assert sorted(leftovers) == ["hb.json", "sim_state.json", "status"]
     status_files = sorted(p.name for p in (tmp_path / "status").iterdir())
-    assert status_files == ["risk_state.json", "tradebus.db"]
+    assert status_files == ["tradebus.db"]
 
 
 # --- the secret canary ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from app.cli import main
 from app.log_setup import reset_logging
 from database.models import metadata
 
-HEAD = "0001"
+HEAD = "0002"
 
 RunTradebus = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -164,3 +164,28 @@ def test_the_console_script(tmp_path: Path, run_tradebus: RunTradebus) -> None:
     assert bad.returncode == 1
     assert "tradebus: db: cannot use the database" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_daemon_refuses_a_newer_database_as_a_config_error(
+    tmp_path: Path, tradebus: Tradebus
+) -> None:
+    """Exit 2 (a person must act: upgrade tradebus), not 3 (a component that crashed)."""
+    path = tmp_path / "tb.db"
+    assert tradebus("db", "upgrade", *url_option(path)).code == 0
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099_future'")
+    connection.close()
+
+    run = tradebus(
+        "run",
+        *url_option(path),
+        "--set", "sim.port=0",
+        "--set", "sim.state_file=",
+        "--set", f"health.heartbeat_path={tmp_path / 'hb.json'}",
+        "--set", "logging.file=",
+        "--set", f"runtime.control_socket={tmp_path / 'c.sock'}",
+    )  # fmt: skip
+
+    assert run.code == 2, run.stdout + run.stderr
+    assert "0099_future" in run.stdout + run.stderr

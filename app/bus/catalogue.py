@@ -15,6 +15,7 @@ message type, delivery, bound and overflow policy.
 | `order.update`           | OrderUpdated / OrderDenied /     | fan-out  | block              |
 |                          | QuickFill / AlgoOrderUpdated     |          |                    |
 | `account.update`         | AccountUpdated / BalanceChanged  | fan-out  | block              |
+|                          | / PositionsReconciled            |          |                    |
 | `risk.state`             | TradingStateChanged              | fan-out  | block              |
 | `system.alert`           | Alert                            | fan-out  | drop oldest        |
 | `system.control`         | ControlCommand                   | fan-out  | block              |
@@ -51,6 +52,7 @@ from app.domain import (
     MarkPrice,
     OrderDenied,
     OrderUpdated,
+    PositionsReconciled,
     QuickFill,
     ReplaceOrder,
     Signal,
@@ -184,8 +186,9 @@ ORDER_UPDATE: ChannelSpec[OrderEvent] = ChannelSpec(
     "order state changes, early fill notices, conditional-order states and risk denials",
 )  # fmt: skip
 ACCOUNT_UPDATE: ChannelSpec[AccountEvent] = ChannelSpec(
-    "account.update", (AccountUpdated, BalanceChanged), Delivery.FANOUT, Overflow.BLOCK,
-    CapacityClass.ORDER, "balances and positions, and balance deltas from transfers",
+    "account.update", (AccountUpdated, BalanceChanged, PositionsReconciled), Delivery.FANOUT,
+    Overflow.BLOCK, CapacityClass.ORDER,
+    "balances and positions, balance deltas from transfers, positions after reconciliation",
 )  # fmt: skip
 RISK_STATE: ChannelSpec[TradingStateChanged] = ChannelSpec(
     "risk.state", (TradingStateChanged,), Delivery.FANOUT, Overflow.BLOCK, CapacityClass.DEFAULT,

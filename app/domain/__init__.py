@@ -7,6 +7,8 @@ from app.domain.account import (
     Balance,
     BalanceChanged,
     PositionSnapshot,
+    PositionsReconciled,
+    StrategyPosition,
 )
 from app.domain.clock import Clock, ManualClock, SystemClock
 from app.domain.enums import (
@@ -37,6 +39,7 @@ from app.domain.orders import (
     ReplaceOrder,
     SubmitOrder,
 )
+from app.domain.positions import PositionChange, PositionState, position_after_fill
 from app.domain.signals import Signal
 from app.domain.system import Alert, ControlAcknowledged, ControlCommand, TradingStateChanged
 
@@ -69,15 +72,20 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "OrderUpdated",
+    "PositionChange",
     "PositionSnapshot",
+    "PositionState",
+    "PositionsReconciled",
     "QuickFill",
     "ReplaceOrder",
     "Side",
     "Signal",
     "SignalAction",
+    "StrategyPosition",
     "SubmitOrder",
     "SystemClock",
     "TimeInForce",
     "TradingState",
     "TradingStateChanged",
+    "position_after_fill",
 ]

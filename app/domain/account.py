@@ -67,4 +67,32 @@ class BalanceChanged:
     clear_time_ms: int
 
 
-AccountEvent = AccountUpdated | BalanceChanged
+@dataclass(frozen=True, slots=True)
+class StrategyPosition:
+    """One strategy instance's net position in a symbol: signed (short < 0), with its average
+    entry price (0 when flat)."""
+
+    strategy: str
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionsReconciled:
+    """Every strategy position once start-up reconciliation is done: what the database held,
+    the fills it had missed, and the corrections the position-mismatch policy made to agree
+    with the exchange. Absolute, not a delta: a (strategy, symbol) not listed is flat.
+    The risk book and the positions table replace their own view with it."""
+
+    ts_ms: int
+    positions: tuple[StrategyPosition, ...]
+    #: what the policy changed, for people ("BTCUSDT: alpha 0.5 -> 0.3 (exchange)")
+    corrections: tuple[str, ...] = ()
+    #: (symbol, trade id) of the missed fills already counted in `positions`: their own
+    #: order.update may be handled after this message (another channel) and must not count
+    #: twice
+    folded_trades: tuple[tuple[str, int], ...] = ()
+
+
+AccountEvent = AccountUpdated | BalanceChanged | PositionsReconciled

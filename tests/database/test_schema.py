@@ -36,7 +36,7 @@ from database.schema import (
     upgrade,
 )
 
-HEAD = "0001"
+HEAD = "0002"
 MODEL_TABLES = set(metadata.tables)
 
 
@@ -332,3 +332,23 @@ def test_the_password_never_reaches_the_logs(postgresql_settings: DatabaseSettin
     assert logs
     assert secret not in repr(logs)
     assert all("***" in entry["url"] for entry in logs)
+
+
+def test_a_database_at_the_first_release_upgrades_keeping_its_rows(engine: Engine) -> None:
+    """0001 -> 0002 adds state_documents and leaves what 0001 held alone."""
+    upgrade(engine)
+    assert downgrade(engine, "0001") == "0001"
+    assert "state_documents" not in tables(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO runs (started_ms, exit_reason, version, mode, "
+                "instance_name) VALUES (7, '', '0.1', 'live', 'kept')"
+            )
+        )
+
+    assert upgrade(engine) == SchemaUpgrade(before="0001", after=HEAD)
+    assert schema_diff(engine) == []
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT instance_name FROM runs")).scalars().all()
+    assert kept == ["kept"]

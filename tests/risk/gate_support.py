@@ -51,6 +51,7 @@ from exchange.binance.ratelimit_rules import parse_rate_limits
 from exchange.binance.rules import SymbolRules, parse_exchange_info
 from exchange.sim.catalog import default_symbol, futures_exchange_info, spot_exchange_info
 from risk.gate import RiskGate
+from risk.state_store import StateDocuments
 
 START_MS = 1_763_700_000_000  # 2025-11-21 04:40 UTC
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -273,9 +274,11 @@ async def make_gate(
     clock: ManualClock | None = None,
     prices: dict[str, str] | None = None,
     start: bool = True,
+    documents: StateDocuments | None = None,
     **overrides: Any,
 ) -> GateHarness:
-    """A started gate with prices seen for BTCUSDT (60,000) and ETHUSDT (3,000)."""
+    """A started gate with prices seen for BTCUSDT (60,000) and ETHUSDT (3,000); its state in
+    `documents` (a file in `tmp_path` when None)."""
     bus = Bus(replay=True)
     clock = clock or ManualClock(START_MS)
     gate = RiskGate(
@@ -285,6 +288,7 @@ async def make_gate(
         market=market,
         rules=sim_rules(market) if rules is None else rules,
         order_limits=sim_order_limits(market) if order_limits is None else order_limits,
+        documents=documents,
     )
     harness = GateHarness(bus, clock, gate, market)
     bus.subscribe(ORDER_REQUEST.channel(), harness._on_request, subscriber="executor")

@@ -74,7 +74,7 @@ def parity_settings(tmp_path: Path) -> Settings:
         "health.heartbeat_path": str(tmp_path / "hb.json"),
         "database.url": f"sqlite:///{tmp_path / 'tradebus.db'}",
         "logging.file": "",
-        "strategies.snapshot_file": "",
+        "strategies.snapshots": False,
         "strategies.run": RUNS,
         # Shadow mode: no orders, so no fill or denial feeds back into the strategies and the
         # direct feeding below sees exactly what the workers saw.

@@ -88,8 +88,10 @@ def test_section_and_run_tables_are_frozen(tmp_path: Path) -> None:
         settings.strategies.history = "none"
 
 
-def test_empty_snapshot_file_disables_snapshots(tmp_path: Path) -> None:
-    settings = load(tmp_path, '[strategies]\nsnapshot_file = ""\nhistory = "none"\n')
+def test_snapshots_can_be_turned_off_and_the_import_file_emptied(tmp_path: Path) -> None:
+    text = '[strategies]\nsnapshots = false\nsnapshot_file = ""\nhistory = "none"\n'
+    settings = load(tmp_path, text)
+    assert settings.strategies.snapshots is False
     assert settings.strategies.snapshot_file is None
     assert settings.strategies.history == "none"
 
